@@ -1,0 +1,65 @@
+//! Command definitions (clap) and their dispatch.
+
+mod bench;
+mod model;
+mod npy;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Sofer: Hebrew-first summarization, translation and classification on a local Mixtral.
+#[derive(Debug, Parser)]
+#[command(name = "sofer", version, about)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, run and synthesize GGUF models.
+    Model {
+        #[command(subcommand)]
+        command: model::ModelCommand,
+    },
+    /// Measure prefill and decode speed, k-sample cost and peak memory.
+    Bench(bench::BenchArgs),
+}
+
+/// Where a model comes from, shared by the commands that load one.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// The GGUF model file.
+    #[arg(long, env = "SOFER_MODEL")]
+    pub model: PathBuf,
+    /// A tokenizer.json to use instead of the tokenizer embedded in the GGUF.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// Sets up `tracing` to stderr.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Model { command } => model::run(command),
+        Command::Bench(args) => bench::run(args),
+    }
+}

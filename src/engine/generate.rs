@@ -1,0 +1,221 @@
+//! The generation loop: one prefill of the prompt, then lock-step decoding of one or more
+//! samples that share the prompt's KV cache.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::error::{EngineError, Result};
+use super::model::{KvCache, Model};
+use super::sampler::{sample, Rng, SamplingParams};
+use super::stream::TextStream;
+use super::tokenizer::Tokenizer;
+
+/// What to generate and when to stop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationParams {
+    /// How each next token is chosen.
+    pub sampling: SamplingParams,
+    /// Upper bound on generated tokens per sample.
+    pub max_tokens: usize,
+    /// Strings that end a sample; they are not part of its text.
+    pub stop: Vec<String>,
+    /// Keep going past the end-of-sequence token (reference comparisons need this).
+    pub ignore_eos: bool,
+}
+
+impl Default for GenerationParams {
+    fn default() -> Self {
+        Self {
+            sampling: SamplingParams::default(),
+            max_tokens: 256,
+            stop: Vec::new(),
+            ignore_eos: false,
+        }
+    }
+}
+
+/// Why a sample ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// `max_tokens` reached.
+    Length,
+    /// The model produced its end-of-sequence token.
+    Eos,
+    /// A stop string appeared.
+    Stop,
+}
+
+/// One finished sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct Completion {
+    /// Generated token ids (without the end-of-sequence token).
+    pub ids: Vec<u32>,
+    /// Their text, cut before any stop string.
+    pub text: String,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+}
+
+/// Timings of one `generate_n` call, shared by its samples.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GenerationTimings {
+    /// Prompt tokens processed.
+    pub prompt_tokens: usize,
+    /// Seconds spent on the prompt.
+    pub prefill_secs: f64,
+    /// Decode steps (each advances every live sample by one token).
+    pub decode_steps: usize,
+    /// Tokens generated over all samples.
+    pub generated_tokens: usize,
+    /// Seconds spent decoding.
+    pub decode_secs: f64,
+}
+
+/// A piece of streamed output: sample `sample` produced `token`, and `text` became final.
+#[derive(Debug)]
+pub struct Delta<'a> {
+    /// Which sample (0-based).
+    pub sample: usize,
+    /// The token just generated.
+    pub token: u32,
+    /// Newly final text (may be empty while a character or a stop string is pending).
+    pub text: &'a str,
+}
+
+/// Receives every generated token; returning `false` cancels the whole request.
+pub type Sink<'a> = dyn FnMut(Delta<'_>) -> bool + 'a;
+
+/// What tasks rely on: text from token ids, one sample or many from one prefill.
+pub trait Generator {
+    /// One sample.
+    fn generate(&self, prompt: &[u32], params: &GenerationParams, sink: &mut Sink<'_>) -> Result<Completion> {
+        let mut all = self.generate_n(prompt, params, 1, sink)?;
+        all.pop().ok_or(EngineError::Cancelled)
+    }
+
+    /// `n` samples; the prompt is processed once and the samples decode as one batch.
+    fn generate_n(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<Vec<Completion>>;
+}
+
+struct SampleState {
+    ids: Vec<u32>,
+    seen: Vec<u32>,
+    stream: TextStream,
+    rng: Rng,
+    finish: Option<FinishReason>,
+}
+
+/// Runs `n` samples of `prompt` on `model`; see [`Generator::generate_n`].
+pub fn generate_n(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    params: &GenerationParams,
+    n: usize,
+    sink: &mut Sink<'_>,
+    timings: &mut GenerationTimings,
+) -> Result<Vec<Completion>> {
+    params.sampling.validate().map_err(EngineError::InvalidParameter)?;
+    if n == 0 {
+        return Err(EngineError::InvalidParameter("`n` must be at least 1".into()));
+    }
+    if prompt.is_empty() {
+        return Err(EngineError::InvalidParameter("the prompt has no tokens".into()));
+    }
+    let context = model.config().context_length;
+    if prompt.len() + params.max_tokens > context {
+        return Err(EngineError::ContextOverflow {
+            prompt_tokens: prompt.len(),
+            max_tokens: params.max_tokens,
+            context,
+        });
+    }
+    if params.max_tokens == 0 {
+        let empty = Completion {
+            ids: Vec::new(),
+            text: String::new(),
+            finish_reason: FinishReason::Length,
+        };
+        return Ok(vec![empty; n]);
+    }
+    let eos = if params.ignore_eos { None } else { tokenizer.eos_id() };
+    let capacity = prompt.len() + params.max_tokens;
+
+    let t0 = Instant::now();
+    let mut cache = model.new_cache(1, capacity)?;
+    let first = model.forward(&[prompt.to_vec()], &mut cache, false)?.to_vec2::<f32>()?;
+    let mut cache: KvCache = if n > 1 { cache.fork(n)? } else { cache };
+    let mut logits: Vec<Vec<f32>> = vec![first[0].clone(); n];
+    timings.prompt_tokens = prompt.len();
+    timings.prefill_secs = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let mut samples: Vec<SampleState> = (0..n)
+        .map(|i| SampleState {
+            ids: Vec::new(),
+            seen: prompt.to_vec(),
+            stream: TextStream::default(),
+            rng: Rng::new(params.sampling.seed, i as u64),
+            finish: None,
+        })
+        .collect();
+    let mut live: Vec<usize> = (0..n).collect(); // batch row -> sample
+    while !live.is_empty() {
+        let mut next_tokens = Vec::with_capacity(live.len());
+        for (row, &s) in live.iter().enumerate() {
+            let st = &mut samples[s];
+            let token = sample(&mut logits[row], &st.seen, &params.sampling, &mut st.rng);
+            let before = st.stream.emitted();
+            if Some(token) == eos {
+                st.finish = Some(FinishReason::Eos);
+                st.stream.finish();
+            } else {
+                st.ids.push(token);
+                st.seen.push(token);
+                st.stream.update(tokenizer.decode(&st.ids), &params.stop);
+                if st.stream.stopped() {
+                    st.finish = Some(FinishReason::Stop);
+                } else if st.ids.len() >= params.max_tokens {
+                    st.finish = Some(FinishReason::Length);
+                    st.stream.finish();
+                }
+            }
+            let text = &st.stream.text()[before..st.stream.emitted()];
+            timings.generated_tokens += 1;
+            if !sink(Delta { sample: s, token, text }) {
+                return Err(EngineError::Cancelled);
+            }
+            next_tokens.push(token);
+        }
+        let keep: Vec<usize> = (0..live.len()).filter(|&r| samples[live[r]].finish.is_none()).collect();
+        if keep.is_empty() {
+            break;
+        }
+        if keep.len() < live.len() {
+            let rows: Vec<u32> = keep.iter().map(|&r| r as u32).collect();
+            cache.retain_rows(&rows)?;
+            live = keep.iter().map(|&r| live[r]).collect();
+            next_tokens = keep.iter().map(|&r| next_tokens[r]).collect();
+        }
+        let batch: Vec<Vec<u32>> = next_tokens.into_iter().map(|t| vec![t]).collect();
+        logits = model.forward(&batch, &mut cache, false)?.to_vec2::<f32>()?;
+        timings.decode_steps += 1;
+    }
+    timings.decode_secs = t1.elapsed().as_secs_f64();
+    Ok(samples
+        .into_iter()
+        .map(|s| Completion {
+            text: s.stream.text().to_string(),
+            ids: s.ids,
+            finish_reason: s.finish.unwrap_or(FinishReason::Length),
+        })
+        .collect())
+}

@@ -1,0 +1,306 @@
+//! Opening a GGUF file with typed errors: magic, truncation, unknown tensor types and
+//! missing tensors are each reported with the file's path, never as a panic.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::Device;
+
+use super::error::{EngineError, Result};
+
+/// An open GGUF file: its parsed header and a handle to read tensor data from.
+pub struct GgufFile {
+    path: PathBuf,
+    content: Content,
+    reader: Mutex<BufReader<File>>,
+    file_size: u64,
+}
+
+impl GgufFile {
+    /// Opens and validates `path`: the magic, the header, and that every tensor's data
+    /// lies inside the file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let io_err = |source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io_err)?;
+        let file_size = file.metadata().map_err(io_err)?.len();
+        let mut magic = [0u8; 4];
+        let got = read_up_to(&mut file, &mut magic).map_err(io_err)?;
+        if &magic[..got] != b"GGUF" {
+            return Err(if got < 4 && b"GGUF".starts_with(&magic[..got]) {
+                EngineError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: format!("the file has only {file_size} bytes"),
+                }
+            } else {
+                EngineError::BadMagic {
+                    path: path.to_path_buf(),
+                    found: magic[..got].to_vec(),
+                }
+            });
+        }
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let mut reader = BufReader::new(file);
+        let content =
+            Content::read(&mut reader).map_err(|e| classify_header_error(path, file_size, e))?;
+        let gguf = Self {
+            path: path.to_path_buf(),
+            content,
+            reader: Mutex::new(reader),
+            file_size,
+        };
+        gguf.check_tensor_extents()?;
+        Ok(gguf)
+    }
+
+    /// The path the file was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's size in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// All metadata key/value pairs.
+    pub fn metadata(&self) -> &HashMap<String, Value> {
+        &self.content.metadata
+    }
+
+    /// Tensor names with their type and shape (candle order: outermost dimension first).
+    pub fn tensors(&self) -> impl Iterator<Item = (&str, GgmlDType, &[usize])> {
+        self.content
+            .tensor_infos
+            .iter()
+            .map(|(name, info)| (name.as_str(), info.ggml_dtype, info.shape.dims()))
+    }
+
+    /// Whether a tensor of this name exists.
+    pub fn has_tensor(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    /// The type and shape of a tensor, or `MissingTensor`.
+    pub fn tensor_info(&self, name: &str) -> Result<(GgmlDType, &[usize])> {
+        self.content
+            .tensor_infos
+            .get(name)
+            .map(|info| (info.ggml_dtype, info.shape.dims()))
+            .ok_or_else(|| EngineError::MissingTensor {
+                path: self.path.clone(),
+                tensor: name.to_string(),
+            })
+    }
+
+    /// Reads a whole tensor.
+    pub fn tensor(&self, name: &str, device: &Device) -> Result<QTensor> {
+        let (dtype, dims) = self.tensor_info(name)?;
+        let dims = dims.to_vec();
+        let bytes = tensor_bytes(dtype, &dims);
+        self.read_qtensor(name, 0, bytes, dtype, dims, device)
+    }
+
+    /// Reads slice `index` along the outermost dimension of a tensor: one expert of a
+    /// merged `_exps` tensor. Each slice is a whole number of quantization blocks, so
+    /// this is a byte range of the file.
+    pub fn tensor_slice(&self, name: &str, index: usize, device: &Device) -> Result<QTensor> {
+        let (dtype, dims) = self.tensor_info(name)?;
+        let (&outer, inner) = dims.split_first().ok_or_else(|| self.malformed(name))?;
+        if index >= outer || inner.is_empty() {
+            return Err(self.malformed(name));
+        }
+        let inner = inner.to_vec();
+        let bytes = tensor_bytes(dtype, &inner);
+        self.read_qtensor(name, index as u64 * bytes, bytes, dtype, inner, device)
+    }
+
+    /// A `u32`-like metadata value (any integer type that fits).
+    pub fn get_u32(&self, key: &str) -> Result<Option<u32>> {
+        let Some(v) = self.content.metadata.get(key) else {
+            return Ok(None);
+        };
+        let n = match v {
+            Value::U8(x) => Some(*x as u64),
+            Value::U16(x) => Some(*x as u64),
+            Value::U32(x) => Some(*x as u64),
+            Value::U64(x) => Some(*x),
+            Value::I8(x) => u64::try_from(*x).ok(),
+            Value::I16(x) => u64::try_from(*x).ok(),
+            Value::I32(x) => u64::try_from(*x).ok(),
+            Value::I64(x) => u64::try_from(*x).ok(),
+            _ => None,
+        };
+        n.and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                self.bad_metadata(key, format!("expected an unsigned integer, found {v:?}"))
+            })
+    }
+
+    /// A float metadata value.
+    pub fn get_f32(&self, key: &str) -> Result<Option<f32>> {
+        match self.content.metadata.get(key) {
+            None => Ok(None),
+            Some(Value::F32(x)) => Ok(Some(*x)),
+            Some(Value::F64(x)) => Ok(Some(*x as f32)),
+            Some(v) => Err(self.bad_metadata(key, format!("expected a float, found {v:?}"))),
+        }
+    }
+
+    /// A string metadata value.
+    pub fn get_str(&self, key: &str) -> Result<Option<&str>> {
+        match self.content.metadata.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.bad_metadata(key, format!("expected a string, found {v:?}"))),
+        }
+    }
+
+    /// A `BadMetadata` error for this file.
+    pub fn bad_metadata(&self, key: &str, detail: impl Into<String>) -> EngineError {
+        EngineError::BadMetadata {
+            path: self.path.clone(),
+            key: key.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    fn malformed(&self, tensor: &str) -> EngineError {
+        EngineError::Malformed {
+            path: self.path.clone(),
+            detail: format!("tensor `{tensor}` cannot be split along its first dimension"),
+        }
+    }
+
+    fn check_tensor_extents(&self) -> Result<()> {
+        for (name, info) in &self.content.tensor_infos {
+            let dims = info.shape.dims();
+            let elems: usize = dims.iter().product();
+            if elems % info.ggml_dtype.block_size() != 0 {
+                return Err(EngineError::Malformed {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "tensor `{name}` has {elems} elements, not a multiple of its {:?} block size {}",
+                        info.ggml_dtype,
+                        info.ggml_dtype.block_size()
+                    ),
+                });
+            }
+            let start = self.content.tensor_data_offset.saturating_add(info.offset);
+            let end = start.saturating_add(tensor_bytes(info.ggml_dtype, dims));
+            if end > self.file_size {
+                return Err(EngineError::Truncated {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "tensor `{name}` needs bytes {start}..{end} but the file has {} bytes",
+                        self.file_size
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_qtensor(
+        &self,
+        name: &str,
+        offset_in_tensor: u64,
+        len: u64,
+        dtype: GgmlDType,
+        dims: Vec<usize>,
+        device: &Device,
+    ) -> Result<QTensor> {
+        let info = &self.content.tensor_infos[name];
+        let start = self.content.tensor_data_offset + info.offset + offset_in_tensor;
+        let mut data = vec![0u8; len as usize];
+        {
+            let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+            reader
+                .seek(SeekFrom::Start(start))
+                .and_then(|_| reader.read_exact(&mut data))
+                .map_err(|source| EngineError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        let storage = QStorage::from_data(Cow::Owned(data), device, dtype)?;
+        Ok(QTensor::new(storage, dims)?)
+    }
+}
+
+/// Bytes a tensor of this type and shape occupies.
+pub fn tensor_bytes(dtype: GgmlDType, dims: &[usize]) -> u64 {
+    let elems: usize = dims.iter().product();
+    (elems / dtype.block_size() * dtype.type_size()) as u64
+}
+
+/// The name ggml gives a tensor type id, for messages about types we cannot read.
+fn ggml_type_name(id: u32) -> &'static str {
+    match id {
+        4 | 5 => "Q4_2/Q4_3 (removed from ggml)",
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        39 => "MXFP4",
+        _ => "unknown",
+    }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+fn classify_header_error(path: &Path, file_size: u64, err: candle_core::Error) -> EngineError {
+    let msg = err.to_string();
+    let path = path.to_path_buf();
+    if let Some(id) = msg
+        .strip_prefix("unknown dtype for tensor ")
+        .and_then(|s| s.trim().parse::<u32>().ok())
+    {
+        return EngineError::UnsupportedQuantization {
+            path,
+            tensor: "(in header)".to_string(),
+            dtype: format!("ggml type {id} ({})", ggml_type_name(id)),
+        };
+    }
+    let eof = msg.contains("failed to fill whole buffer")
+        || msg.contains("remaining")
+        || msg.contains("UnexpectedEof");
+    if eof {
+        EngineError::Truncated {
+            path,
+            detail: format!("the header does not fit in the file's {file_size} bytes ({msg})"),
+        }
+    } else {
+        EngineError::Malformed { path, detail: msg }
+    }
+}

@@ -1,0 +1,213 @@
+//! A loaded engine: model, tokenizer and what `model inspect` reports about the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use serde::Serialize;
+
+use super::config::ModelConfig;
+use super::error::{EngineError, Result};
+use super::generate::{self, Completion, GenerationParams, GenerationTimings, Generator, Sink};
+use super::gguf::{tensor_bytes, GgufFile};
+use super::model::expert_usage::ExpertUsageSnapshot;
+use super::model::{ExpertLayout, Model};
+use super::tokenizer::Tokenizer;
+
+/// Tensors of one storage type in a file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuantShare {
+    /// How many tensors.
+    pub tensors: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// What a GGUF file holds, as `sofer model inspect` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub file_size: u64,
+    /// The hyper-parameters.
+    pub config: ModelConfig,
+    /// The file type llama.cpp's quantizer recorded (`general.file_type`), by name.
+    pub file_type: Option<String>,
+    /// Tensor count and bytes per storage type (`Q5K`, `Q8_0`, `F32`, …).
+    pub quant_mix: BTreeMap<String, QuantShare>,
+    /// Tensors in the file.
+    pub tensor_count: usize,
+    /// Parameters (elements of all tensors).
+    pub n_params: u64,
+    /// The tokenizer the file embeds (`llama`, `gpt2`, …), if any.
+    pub tokenizer_model: Option<String>,
+    /// Whether the experts are merged 3-D tensors or one tensor per expert.
+    pub expert_layout: ExpertLayout,
+}
+
+impl ModelInfo {
+    /// Reads the description of an open file.
+    pub fn from_gguf(gguf: &GgufFile) -> Result<Self> {
+        let config = ModelConfig::from_gguf(gguf)?;
+        let mut quant_mix: BTreeMap<String, QuantShare> = BTreeMap::new();
+        let mut n_params = 0u64;
+        let mut tensor_count = 0;
+        for (_, dtype, dims) in gguf.tensors() {
+            let share = quant_mix.entry(format!("{dtype:?}")).or_default();
+            share.tensors += 1;
+            share.bytes += tensor_bytes(dtype, dims);
+            n_params += dims.iter().product::<usize>() as u64;
+            tensor_count += 1;
+        }
+        let expert_layout = if !config.is_moe() {
+            ExpertLayout::Dense
+        } else if gguf.has_tensor("blk.0.ffn_gate_exps.weight") {
+            ExpertLayout::Merged
+        } else {
+            ExpertLayout::PerExpert
+        };
+        Ok(Self {
+            path: gguf.path().to_path_buf(),
+            file_size: gguf.file_size(),
+            file_type: gguf.get_u32("general.file_type")?.map(file_type_name),
+            tokenizer_model: gguf.get_str("tokenizer.ggml.model")?.map(str::to_string),
+            config,
+            quant_mix,
+            tensor_count,
+            n_params,
+            expert_layout,
+        })
+    }
+}
+
+/// llama.cpp's `llama_ftype` names.
+fn file_type_name(id: u32) -> String {
+    let name = match id {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        32 => "BF16",
+        other => return format!("type {other}"),
+    };
+    name.to_string()
+}
+
+/// Where the engine's model and tokenizer come from.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The GGUF model file.
+    pub model: PathBuf,
+    /// A `tokenizer.json` to use instead of the one embedded in the GGUF.
+    pub tokenizer_json: Option<PathBuf>,
+}
+
+/// A model and its tokenizer, loaded and ready to generate.
+pub struct Engine {
+    info: ModelInfo,
+    model: Model,
+    tokenizer: Tokenizer,
+}
+
+impl Engine {
+    /// Loads the model file (and tokenizer) on the CPU.
+    pub fn load(options: &EngineOptions) -> Result<Self> {
+        let gguf = GgufFile::open(&options.model)?;
+        let info = ModelInfo::from_gguf(&gguf)?;
+        let tokenizer = match &options.tokenizer_json {
+            Some(path) => Tokenizer::from_tokenizer_json(path)?,
+            None => Tokenizer::from_gguf_metadata(gguf.metadata())?,
+        };
+        if tokenizer.vocab_size() > info.config.vocab_size {
+            return Err(EngineError::Tokenizer(format!(
+                "the tokenizer has {} tokens but the model's embedding has only {} rows",
+                tokenizer.vocab_size(),
+                info.config.vocab_size
+            )));
+        }
+        let model = Model::load(&gguf, info.config.clone(), &Device::Cpu)?;
+        tracing::info!(
+            path = %options.model.display(),
+            arch = %info.config.architecture,
+            layers = info.config.n_layers,
+            experts = info.config.n_experts,
+            context = info.config.context_length,
+            "model loaded"
+        );
+        Ok(Self {
+            info,
+            model,
+            tokenizer,
+        })
+    }
+
+    /// What the file holds.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The model (for forward passes outside generation, e.g. logits dumps).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.info.path
+    }
+
+    /// Logits `[ids.len()][vocab]` at every position of `ids`.
+    pub fn logits(&self, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let mut cache = self.model.new_cache(1, ids.len())?;
+        let logits = self.model.forward(&[ids.to_vec()], &mut cache, true)?;
+        Ok(logits.squeeze(0)?.to_vec2::<f32>()?)
+    }
+
+    /// Tokens routed to each expert since loading (or the last reset).
+    pub fn expert_usage(&self) -> ExpertUsageSnapshot {
+        self.model.expert_usage().snapshot()
+    }
+
+    /// Like [`Generator::generate_n`], also returning prefill/decode timings.
+    pub fn generate_n_timed(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<(Vec<Completion>, GenerationTimings)> {
+        let mut timings = GenerationTimings::default();
+        let out = generate::generate_n(&self.model, &self.tokenizer, prompt, params, n, sink, &mut timings)?;
+        Ok((out, timings))
+    }
+}
+
+impl Generator for Engine {
+    fn generate_n(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<Vec<Completion>> {
+        self.generate_n_timed(prompt, params, n, sink).map(|(c, _)| c)
+    }
+}

@@ -1,0 +1,18 @@
+//! The in-process model engine: GGUF loading, tokenizer, forward pass, KV cache,
+//! sampling and generation.
+
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod gguf;
+pub mod instance;
+pub mod model;
+pub mod sampler;
+pub mod sp_model;
+pub mod stream;
+pub mod synth;
+pub mod tokenizer;
+
+pub use error::{EngineError, Result};
+pub use generate::{Completion, FinishReason, GenerationParams, Generator};
+pub use instance::{Engine, EngineOptions, ModelInfo};

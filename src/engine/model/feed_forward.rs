@@ -1,0 +1,122 @@
+//! Feed-forward blocks: the SwiGLU MLP of dense models, and Mixtral's sparse mixture of
+//! those MLPs (transformers `MixtralSparseMoeBlock`: softmax over all router logits, keep
+//! the top-k, renormalize them to sum to one).
+
+use std::sync::Arc;
+
+use candle_core::quantized::QMatMul;
+use candle_core::{Module, Result, Tensor};
+
+use super::expert_usage::ExpertUsage;
+
+/// `down(silu(gate(x)) * up(x))`.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+impl Mlp {
+    /// Builds the MLP from its three projections.
+    pub fn new(gate: QMatMul, up: QMatMul, down: QMatMul) -> Self {
+        Self { gate, up, down }
+    }
+
+    /// `x`: `(.., dim)` → `(.., dim)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = self.gate.forward(x)?.silu()?;
+        let up = self.up.forward(x)?;
+        self.down.forward(&(gate * up)?)
+    }
+}
+
+/// A Mixtral MoE layer: a router and its experts. Both GGUF expert layouts load into this
+/// one type (merged `_exps` tensors are split per expert at load time).
+#[derive(Debug, Clone)]
+pub struct SparseMoe {
+    router: QMatMul,
+    experts: Vec<Mlp>,
+    top_k: usize,
+    layer: usize,
+    usage: Arc<ExpertUsage>,
+}
+
+impl SparseMoe {
+    /// Builds the layer; `usage` receives per-expert token counts for `layer`.
+    pub fn new(
+        router: QMatMul,
+        experts: Vec<Mlp>,
+        top_k: usize,
+        layer: usize,
+        usage: Arc<ExpertUsage>,
+    ) -> Self {
+        Self {
+            router,
+            experts,
+            top_k,
+            layer,
+            usage,
+        }
+    }
+
+    /// `x`: `(batch, seq, dim)` → `(batch, seq, dim)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, seq, dim) = x.dims3()?;
+        let x = x.reshape((b * seq, dim))?;
+        let probs = candle_nn::ops::softmax_last_dim(&self.router.forward(&x)?)?;
+        let routes = route(&probs.to_vec2::<f32>()?, self.top_k);
+
+        let mut out = x.zeros_like()?;
+        for (e, expert) in self.experts.iter().enumerate() {
+            let (rows, weights) = &routes[e];
+            if rows.is_empty() {
+                continue;
+            }
+            self.usage.record(self.layer, e, rows.len() as u64);
+            let rows_t = Tensor::new(rows.as_slice(), x.device())?;
+            let weights_t = Tensor::from_slice(weights, (weights.len(), 1), x.device())?;
+            let y = expert.forward(&x.index_select(&rows_t, 0)?)?; // (n_e, dim)
+            out = out.index_add(&rows_t, &y.broadcast_mul(&weights_t)?, 0)?;
+        }
+        out.reshape((b, seq, dim))
+    }
+}
+
+/// For each expert, the rows routed to it and their renormalized weights.
+fn route(probs: &[Vec<f32>], top_k: usize) -> Vec<(Vec<u32>, Vec<f32>)> {
+    let n_experts = probs.first().map_or(0, Vec::len);
+    let mut routes = vec![(Vec::new(), Vec::new()); n_experts];
+    let mut order: Vec<usize> = Vec::with_capacity(n_experts);
+    for (row, p) in probs.iter().enumerate() {
+        order.clear();
+        order.extend(0..n_experts);
+        // Highest probability first; ties keep the lower expert index, like torch.topk.
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+        let chosen = &order[..top_k.min(n_experts)];
+        let sum: f32 = chosen.iter().map(|&e| p[e]).sum();
+        for &e in chosen {
+            routes[e].0.push(row as u32);
+            routes[e].1.push(p[e] / sum);
+        }
+    }
+    routes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route;
+
+    #[test]
+    fn routes_top_two_and_renormalizes() {
+        let probs = vec![vec![0.1, 0.6, 0.2, 0.1], vec![0.4, 0.1, 0.1, 0.4]];
+        let r = route(&probs, 2);
+        assert_eq!(r[1].0, vec![0]);
+        assert!((r[1].1[0] - 0.75).abs() < 1e-6);
+        assert_eq!(r[2].0, vec![0]);
+        // A tie between experts 0 and 3 keeps both, equally weighted.
+        assert_eq!(r[0].0, vec![1]);
+        assert_eq!(r[3].0, vec![1]);
+        assert!((r[3].1[0] - 0.5).abs() < 1e-6);
+    }
+}

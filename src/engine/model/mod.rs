@@ -1,0 +1,330 @@
+//! The Llama-family transformer (dense Mistral/Llama and Mixtral MoE) on quantized GGUF
+//! weights. Structure follows transformers' `modeling_mixtral.py`; tensor names are the
+//! GGUF file's own.
+
+mod attention;
+pub mod expert_usage;
+mod feed_forward;
+pub mod kv_cache;
+mod rope;
+
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+
+use super::config::ModelConfig;
+use super::error::{EngineError, Result};
+use super::gguf::GgufFile;
+use attention::Attention;
+use expert_usage::ExpertUsage;
+use feed_forward::{Mlp, SparseMoe};
+pub use kv_cache::KvCache;
+use rope::Rope;
+
+/// Prompt tokens processed per forward pass; bounds the attention score buffer.
+const PREFILL_CHUNK: usize = 512;
+
+/// How a GGUF file stores Mixtral experts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpertLayout {
+    /// No experts: a dense model.
+    Dense,
+    /// One 3-D tensor per projection, `blk.N.ffn_gate_exps.weight` (llama.cpp since 2024).
+    Merged,
+    /// One 2-D tensor per expert, `blk.N.ffn_gate.E.weight` (older files).
+    PerExpert,
+}
+
+enum FeedForward {
+    Dense(Mlp),
+    Moe(SparseMoe),
+}
+
+struct Block {
+    attn_norm: Tensor,
+    attn: Attention,
+    ffn_norm: Tensor,
+    ffn: FeedForward,
+}
+
+/// A loaded model, ready for forward passes.
+pub struct Model {
+    config: ModelConfig,
+    layout: ExpertLayout,
+    embed: QTensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    output: QMatMul,
+    rope: Rope,
+    usage: Arc<ExpertUsage>,
+    device: Device,
+}
+
+impl Model {
+    /// Loads every tensor `config` calls for from `gguf`, checking names, types and shapes.
+    pub fn load(gguf: &GgufFile, config: ModelConfig, device: &Device) -> Result<Self> {
+        let loader = Loader { gguf, device };
+        let c = &config;
+        let (dim, hd) = (c.dim, c.head_dim);
+        let layout = if !c.is_moe() {
+            ExpertLayout::Dense
+        } else if gguf.has_tensor("blk.0.ffn_gate_exps.weight") {
+            ExpertLayout::Merged
+        } else if gguf.has_tensor("blk.0.ffn_gate.0.weight") {
+            ExpertLayout::PerExpert
+        } else {
+            return Err(EngineError::MissingTensor {
+                path: gguf.path().to_path_buf(),
+                tensor: "blk.0.ffn_gate_exps.weight".into(),
+            });
+        };
+        let usage = Arc::new(ExpertUsage::new(c.n_layers, c.n_experts));
+
+        let embed = loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?;
+        let output = if gguf.has_tensor("output.weight") {
+            loader.matmul("output.weight", &[c.vocab_size, dim])?
+        } else {
+            // Tied embeddings (SmolLM2 and others): the output head is the embedding.
+            QMatMul::from_qtensor(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?)?
+        };
+        let mut blocks = Vec::with_capacity(c.n_layers);
+        for i in 0..c.n_layers {
+            let p = format!("blk.{i}");
+            let attn = Attention::new(
+                loader.matmul(&format!("{p}.attn_q.weight"), &[c.n_heads * hd, dim])?,
+                loader.matmul(&format!("{p}.attn_k.weight"), &[c.n_kv_heads * hd, dim])?,
+                loader.matmul(&format!("{p}.attn_v.weight"), &[c.n_kv_heads * hd, dim])?,
+                loader.matmul(&format!("{p}.attn_output.weight"), &[dim, c.n_heads * hd])?,
+                c.n_heads,
+                c.n_kv_heads,
+                hd,
+            );
+            let ffn = match layout {
+                ExpertLayout::Dense => FeedForward::Dense(Mlp::new(
+                    loader.matmul(&format!("{p}.ffn_gate.weight"), &[c.ffn_dim, dim])?,
+                    loader.matmul(&format!("{p}.ffn_up.weight"), &[c.ffn_dim, dim])?,
+                    loader.matmul(&format!("{p}.ffn_down.weight"), &[dim, c.ffn_dim])?,
+                )),
+                ExpertLayout::Merged | ExpertLayout::PerExpert => {
+                    let experts = (0..c.n_experts)
+                        .map(|e| loader.expert(&p, e, layout, c))
+                        .collect::<Result<Vec<_>>>()?;
+                    FeedForward::Moe(SparseMoe::new(
+                        loader.matmul(&format!("{p}.ffn_gate_inp.weight"), &[c.n_experts, dim])?,
+                        experts,
+                        c.n_experts_used,
+                        i,
+                        usage.clone(),
+                    ))
+                }
+            };
+            blocks.push(Block {
+                attn_norm: loader.vector(&format!("{p}.attn_norm.weight"), dim)?,
+                attn,
+                ffn_norm: loader.vector(&format!("{p}.ffn_norm.weight"), dim)?,
+                ffn,
+            });
+        }
+        Ok(Self {
+            norm: loader.vector("output_norm.weight", dim)?,
+            rope: Rope::new(hd, c.rope_base),
+            embed,
+            blocks,
+            output,
+            layout,
+            usage,
+            device: device.clone(),
+            config,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// How the file stored its experts.
+    pub fn expert_layout(&self) -> ExpertLayout {
+        self.layout
+    }
+
+    /// Tokens routed to each expert so far.
+    pub fn expert_usage(&self) -> &ExpertUsage {
+        &self.usage
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// An empty cache for `batch` sequences of up to `capacity` positions.
+    pub fn new_cache(&self, batch: usize, capacity: usize) -> Result<KvCache> {
+        let c = &self.config;
+        Ok(KvCache::new(
+            c.n_layers,
+            batch,
+            c.n_kv_heads,
+            c.head_dim,
+            capacity,
+            &self.device,
+        )?)
+    }
+
+    /// Runs `tokens` (`batch` rows of equal length) through the model after what `cache`
+    /// holds. Returns logits `(batch, vocab)` of the last position, or with
+    /// `all_positions` `(batch, seq, vocab)`. Long inputs are processed in chunks.
+    pub fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        cache: &mut KvCache,
+        all_positions: bool,
+    ) -> Result<Tensor> {
+        let batch = tokens.len();
+        let seq = tokens.first().map_or(0, Vec::len);
+        if batch == 0 || seq == 0 || tokens.iter().any(|t| t.len() != seq) {
+            return Err(EngineError::InvalidParameter(
+                "forward needs at least one token per row and rows of equal length".into(),
+            ));
+        }
+        if let Some(&bad) = tokens
+            .iter()
+            .flatten()
+            .find(|&&t| t as usize >= self.config.vocab_size)
+        {
+            return Err(EngineError::InvalidParameter(format!(
+                "token id {bad} is outside the vocabulary of {} tokens",
+                self.config.vocab_size
+            )));
+        }
+        if cache.len() + seq > cache.capacity() {
+            return Err(EngineError::ContextOverflow {
+                prompt_tokens: cache.len() + seq,
+                max_tokens: 0,
+                context: cache.capacity(),
+            });
+        }
+        let mut outputs = Vec::new();
+        let mut start = 0;
+        while start < seq {
+            let len = PREFILL_CHUNK.min(seq - start);
+            let chunk: Vec<u32> = tokens
+                .iter()
+                .flat_map(|t| t[start..start + len].iter().copied())
+                .collect();
+            let ids = Tensor::from_vec(chunk, (batch, len), &self.device)?;
+            let last = start + len == seq;
+            if all_positions || last {
+                outputs.push(self.forward_chunk(&ids, cache, all_positions)?);
+            } else {
+                self.forward_chunk(&ids, cache, false)?;
+            }
+            start += len;
+        }
+        if all_positions {
+            Ok(Tensor::cat(&outputs, 1)?)
+        } else {
+            Ok(outputs.remove(0))
+        }
+    }
+
+    fn forward_chunk(
+        &self,
+        ids: &Tensor,
+        cache: &mut KvCache,
+        all_positions: bool,
+    ) -> Result<Tensor> {
+        let (_, seq) = ids.dims2()?;
+        let eps = self.config.rms_eps as f32;
+        let (cos, sin) = self.rope.cos_sin(cache.len(), seq, &self.device)?;
+        let mut x = self.embed.embedding(ids)?; // (b, seq, dim)
+        for (i, block) in self.blocks.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, eps)?;
+            x = (x + block.attn.forward(&h, i, &cos, &sin, cache)?)?;
+            let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, eps)?;
+            let h = match &block.ffn {
+                FeedForward::Dense(mlp) => mlp.forward(&h)?,
+                FeedForward::Moe(moe) => moe.forward(&h)?,
+            };
+            x = (x + h)?;
+        }
+        cache.advance(seq);
+        let x = if all_positions {
+            x
+        } else {
+            x.narrow(1, seq - 1, 1)?
+        };
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, eps)?;
+        let logits = self.output.forward(&x)?;
+        if all_positions {
+            Ok(logits)
+        } else {
+            Ok(logits.squeeze(1)?)
+        }
+    }
+}
+
+/// Reads tensors from a GGUF file, checking each against the shape the config implies.
+struct Loader<'a> {
+    gguf: &'a GgufFile,
+    device: &'a Device,
+}
+
+impl Loader<'_> {
+    fn check(&self, name: &str, expected: &[usize]) -> Result<GgmlDType> {
+        let (dtype, dims) = self.gguf.tensor_info(name)?;
+        if dims != expected {
+            return Err(EngineError::BadTensorShape {
+                path: self.gguf.path().to_path_buf(),
+                tensor: name.to_string(),
+                found: dims.to_vec(),
+                expected: expected.to_vec(),
+            });
+        }
+        if matches!(dtype, GgmlDType::Q8_1 | GgmlDType::Q8K) {
+            return Err(EngineError::UnsupportedQuantization {
+                path: self.gguf.path().to_path_buf(),
+                tensor: name.to_string(),
+                dtype: format!("{dtype:?}"),
+            });
+        }
+        Ok(dtype)
+    }
+
+    fn qtensor(&self, name: &str, expected: &[usize]) -> Result<QTensor> {
+        self.check(name, expected)?;
+        self.gguf.tensor(name, self.device)
+    }
+
+    fn matmul(&self, name: &str, expected: &[usize]) -> Result<QMatMul> {
+        Ok(QMatMul::from_qtensor(self.qtensor(name, expected)?)?)
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Tensor> {
+        Ok(self
+            .qtensor(name, &[len])?
+            .dequantize(self.device)?
+            .to_dtype(DType::F32)?)
+    }
+
+    fn expert(&self, p: &str, e: usize, layout: ExpertLayout, c: &ModelConfig) -> Result<Mlp> {
+        let (n, dim, ffn) = (c.n_experts, c.dim, c.ffn_dim);
+        let one = |proj: &str, rows: usize, cols: usize| -> Result<QMatMul> {
+            let t = if layout == ExpertLayout::Merged {
+                let name = format!("{p}.ffn_{proj}_exps.weight");
+                self.check(&name, &[n, rows, cols])?;
+                self.gguf.tensor_slice(&name, e, self.device)?
+            } else {
+                self.qtensor(&format!("{p}.ffn_{proj}.{e}.weight"), &[rows, cols])?
+            };
+            Ok(QMatMul::from_qtensor(t)?)
+        };
+        Ok(Mlp::new(
+            one("gate", ffn, dim)?,
+            one("up", ffn, dim)?,
+            one("down", dim, ffn)?,
+        ))
+    }
+}

@@ -1,0 +1,3 @@
+//! Sofer: Hebrew-first document processing on an in-process Mixtral engine.
+
+pub mod engine;
