@@ -4,7 +4,7 @@
 Usage (in the venv from scripts/setup_llamacpp.sh):
   .venv/bin/python scripts/check_synth_in_llamacpp.py FILE.gguf [FILE.gguf ...]
   .venv/bin/python scripts/check_synth_in_llamacpp.py --sofer target/debug/sofer [--outdir /tmp] \
-        [--preset tiny] [--variants default:Q8_0,merged:Q8_0,merged:F32,merged:Q5_K_M,merged:Q4_K_M]
+        [--preset tiny] [--variants default:Q8_0,merged:F32,merged:F16,merged:Q8_0,merged:Q5_K_M,merged:Q4_K_M]
 
 With --sofer, each variant LAYOUT:QUANT is first written with
   sofer model synth --preset P --quant QUANT [--layout LAYOUT] --out OUTDIR/synth-P-LAYOUT-QUANT.gguf
@@ -32,7 +32,7 @@ def patched():
 C.llama_model_default_params = patched
 path, prompt, n = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 llm = llama_cpp.Llama(model_path=path, n_ctx=64, n_threads=2, n_threads_batch=2, logits_all=True,
-                      verbose=False, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+                      verbose=True, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
 llm.eval(prompt)
 prompt_logits = np.array(llm.scores[:len(prompt)], dtype=np.float32)
 ids = []
@@ -61,7 +61,9 @@ def check(path):
     else:
         res["ok"] = False
         res["returncode"] = p.returncode
-        res["error"] = (p.stderr or p.stdout)[-1500:]
+        lines = (p.stderr + p.stdout).splitlines()
+        key = [l for l in lines if any(w in l.lower() for w in ("error", "failed", "not found", "segmentation"))]
+        res["error"] = "\n".join((key or lines)[-12:])[-1500:]
     return res
 
 
@@ -71,7 +73,7 @@ def main():
     ap.add_argument("--sofer")
     ap.add_argument("--outdir", default="/tmp")
     ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--variants", default="default:Q8_0,merged:Q8_0,merged:F32,merged:Q5_K_M,merged:Q4_K_M")
+    ap.add_argument("--variants", default="default:Q8_0,merged:F32,merged:F16,merged:Q8_0,merged:Q5_K_M,merged:Q4_K_M")
     a = ap.parse_args()
     files = list(a.files)
     failed = False

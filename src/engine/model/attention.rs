@@ -2,7 +2,7 @@
 //! (transformers `MixtralAttention`; llama.cpp `build_attn` with NORM rope on the
 //! GGUF's permuted q/k rows, hence the interleaved `rope_i`).
 
-use candle_core::quantized::QMatMul;
+use super::linear::Linear;
 use candle_core::{Device, Module, Result, Tensor};
 
 use super::kv_cache::KvCache;
@@ -10,10 +10,10 @@ use super::kv_cache::KvCache;
 /// One attention block's projections and head layout.
 #[derive(Debug, Clone)]
 pub struct Attention {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
     n_heads: usize,
     n_kv_heads: usize,
     head_dim: usize,
@@ -22,10 +22,10 @@ pub struct Attention {
 impl Attention {
     /// Builds the block from its four projections.
     pub fn new(
-        wq: QMatMul,
-        wk: QMatMul,
-        wv: QMatMul,
-        wo: QMatMul,
+        wq: Linear,
+        wk: Linear,
+        wv: Linear,
+        wo: Linear,
         n_heads: usize,
         n_kv_heads: usize,
         head_dim: usize,
@@ -55,7 +55,7 @@ impl Attention {
         let n_rep = h / kvh;
         let start = cache.len();
 
-        let heads = |w: &QMatMul, n: usize| -> Result<Tensor> {
+        let heads = |w: &Linear, n: usize| -> Result<Tensor> {
             // (b, seq, n * hd) -> (b, n, seq, hd)
             w.forward(x)?
                 .reshape((b, seq, n, hd))?

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::QMatMul;
+use super::linear::Linear;
 use candle_core::{Module, Result, Tensor};
 
 use super::expert_usage::ExpertUsage;
@@ -12,14 +12,14 @@ use super::expert_usage::ExpertUsage;
 /// `down(silu(gate(x)) * up(x))`.
 #[derive(Debug, Clone)]
 pub struct Mlp {
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 impl Mlp {
     /// Builds the MLP from its three projections.
-    pub fn new(gate: QMatMul, up: QMatMul, down: QMatMul) -> Self {
+    pub fn new(gate: Linear, up: Linear, down: Linear) -> Self {
         Self { gate, up, down }
     }
 
@@ -35,7 +35,7 @@ impl Mlp {
 /// one type (merged `_exps` tensors are split per expert at load time).
 #[derive(Debug, Clone)]
 pub struct SparseMoe {
-    router: QMatMul,
+    router: Linear,
     experts: Vec<Mlp>,
     top_k: usize,
     layer: usize,
@@ -45,7 +45,7 @@ pub struct SparseMoe {
 impl SparseMoe {
     /// Builds the layer; `usage` receives per-expert token counts for `layer`.
     pub fn new(
-        router: QMatMul,
+        router: Linear,
         experts: Vec<Mlp>,
         top_k: usize,
         layer: usize,

@@ -6,11 +6,12 @@ mod attention;
 pub mod expert_usage;
 mod feed_forward;
 pub mod kv_cache;
+mod linear;
 mod rope;
 
 use std::sync::Arc;
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::config::ModelConfig;
@@ -20,6 +21,7 @@ use attention::Attention;
 use expert_usage::ExpertUsage;
 use feed_forward::{Mlp, SparseMoe};
 pub use kv_cache::KvCache;
+use linear::Linear;
 use rope::Rope;
 
 /// Prompt tokens processed per forward pass; bounds the attention score buffer.
@@ -56,7 +58,7 @@ pub struct Model {
     embed: QTensor,
     blocks: Vec<Block>,
     norm: Tensor,
-    output: QMatMul,
+    output: Linear,
     rope: Rope,
     usage: Arc<ExpertUsage>,
     device: Device,
@@ -87,7 +89,7 @@ impl Model {
             loader.matmul("output.weight", &[c.vocab_size, dim])?
         } else {
             // Tied embeddings (SmolLM2 and others): the output head is the embedding.
-            QMatMul::from_qtensor(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?)?
+            Linear::new(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?)?
         };
         let mut blocks = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
@@ -298,8 +300,8 @@ impl Loader<'_> {
         self.gguf.tensor(name, self.device)
     }
 
-    fn matmul(&self, name: &str, expected: &[usize]) -> Result<QMatMul> {
-        Ok(QMatMul::from_qtensor(self.qtensor(name, expected)?)?)
+    fn matmul(&self, name: &str, expected: &[usize]) -> Result<Linear> {
+        Ok(Linear::new(self.qtensor(name, expected)?)?)
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Tensor> {
@@ -311,7 +313,7 @@ impl Loader<'_> {
 
     fn expert(&self, p: &str, e: usize, layout: ExpertLayout, c: &ModelConfig) -> Result<Mlp> {
         let (n, dim, ffn) = (c.n_experts, c.dim, c.ffn_dim);
-        let one = |proj: &str, rows: usize, cols: usize| -> Result<QMatMul> {
+        let one = |proj: &str, rows: usize, cols: usize| -> Result<Linear> {
             let t = if layout == ExpertLayout::Merged {
                 let name = format!("{p}.ffn_{proj}_exps.weight");
                 self.check(&name, &[n, rows, cols])?;
@@ -319,7 +321,7 @@ impl Loader<'_> {
             } else {
                 self.qtensor(&format!("{p}.ffn_{proj}.{e}.weight"), &[rows, cols])?
             };
-            Ok(QMatMul::from_qtensor(t)?)
+            Ok(Linear::new(t)?)
         };
         Ok(Mlp::new(
             one("gate", ffn, dim)?,
