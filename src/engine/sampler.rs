@@ -82,43 +82,71 @@ pub fn sample(logits: &mut [f32], seen: &[u32], params: &SamplingParams, rng: &m
     if params.temperature == 0.0 {
         return argmax(logits);
     }
+    let inv_t = 1.0 / params.temperature;
     let mut candidates: Vec<(u32, f32)> = logits
         .iter()
         .enumerate()
         .filter(|(_, l)| l.is_finite())
-        .map(|(i, &l)| (i as u32, l / params.temperature))
+        .map(|(i, &l)| (i as u32, l * inv_t))
         .collect();
     if candidates.is_empty() {
         return argmax(logits);
     }
-    // Most likely first; equal logits keep the lower id so the order is deterministic.
-    candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if params.top_k > 0 {
+    let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if params.top_k > 0 && params.top_k < candidates.len() {
+        candidates.select_nth_unstable_by(params.top_k - 1, by_logit);
         candidates.truncate(params.top_k);
     }
-    let max = candidates[0].1;
-    let mut probs: Vec<f64> = candidates.iter().map(|c| ((c.1 - max) as f64).exp()).collect();
-    let total: f64 = probs.iter().sum();
-    probs.iter_mut().for_each(|p| *p /= total);
     if params.top_p < 1.0 {
-        let mut cumulative = 0.0;
-        let keep = probs
-            .iter()
-            .position(|p| {
-                cumulative += p;
-                cumulative >= params.top_p as f64
-            })
-            .map_or(probs.len(), |i| i + 1);
-        probs.truncate(keep);
+        nucleus(&mut candidates, params.top_p as f64, by_logit);
     }
-    let mut r = rng.next_f64() * probs.iter().sum::<f64>();
-    for (i, p) in probs.iter().enumerate() {
-        if r < *p {
-            return candidates[i].0;
+    // Candidates are either all (any order: sampling scans ids in a fixed order) or the
+    // kept set sorted most likely first; both are deterministic.
+    let max = candidates.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = candidates.iter().map(|c| ((c.1 - max) as f64).exp()).collect();
+    let mut r = rng.next_f64() * weights.iter().sum::<f64>();
+    for (c, w) in candidates.iter().zip(&weights) {
+        if r < *w {
+            return c.0;
         }
-        r -= p;
+        r -= w;
     }
-    candidates[probs.len() - 1].0
+    candidates[candidates.len() - 1].0
+}
+
+/// Keeps the smallest most-likely-first prefix of `candidates` whose probability reaches
+/// `top_p`. Sorts only as many candidates as the nucleus needs: the top 64, then 4× more
+/// until the nucleus fits, so a peaked distribution never pays for a full sort.
+fn nucleus(
+    candidates: &mut Vec<(u32, f32)>,
+    top_p: f64,
+    by_logit: impl Fn(&(u32, f32), &(u32, f32)) -> std::cmp::Ordering + Copy,
+) {
+    let max = candidates.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let total: f64 = candidates.iter().map(|c| ((c.1 - max) as f64).exp()).sum();
+    let mut width = 64;
+    loop {
+        let full = width >= candidates.len();
+        if full {
+            candidates.sort_unstable_by(by_logit);
+        } else {
+            candidates.select_nth_unstable_by(width - 1, by_logit);
+            candidates[..width].sort_unstable_by(by_logit);
+        }
+        let limit = candidates.len().min(width);
+        let mut cumulative = 0.0;
+        for i in 0..limit {
+            cumulative += ((candidates[i].1 - max) as f64).exp() / total;
+            if cumulative >= top_p {
+                candidates.truncate(i + 1);
+                return;
+            }
+        }
+        if full {
+            return;
+        }
+        width *= 4;
+    }
 }
 
 /// The index of the largest logit (the first one on ties, like torch and llama.cpp).

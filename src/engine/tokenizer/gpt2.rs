@@ -12,8 +12,7 @@ use super::table::{byte_piece_value, TokenType};
 use crate::engine::{EngineError, Result};
 
 /// GPT-2's split: contractions, letters, numbers, other symbols, whitespace.
-const GPT2: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
 /// Llama-3's split (case-insensitive contractions, numbers in groups of up to three).
 const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Qwen2's split: as Llama-3's but every digit alone.
@@ -32,8 +31,7 @@ pub(crate) struct PreTokenizer {
 impl PreTokenizer {
     /// Looks up `pre`; an unknown or missing name falls back to GPT-2's regex with a warning.
     pub fn named(pre: Option<&str>) -> Self {
-        let (regexes, ignore_merges, add_bos): (&'static [&'static str], bool, bool) = match pre
-        {
+        let (regexes, ignore_merges, add_bos): (&'static [&'static str], bool, bool) = match pre {
             Some(
                 "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
                 | "midm-2.0" | "lfm2",
@@ -45,19 +43,14 @@ impl PreTokenizer {
             ) => (&[r"\p{N}", GPT2], false, false),
             Some(
                 "gpt-2" | "gpt2" | "phi-2" | "mpt" | "olmo" | "jais" | "roberta-bpe" | "exaone4"
-                | "trillion" | "jina-es" | "jina-de" | "jina-v1-en" | "jina-v2-es"
-                | "jina-v2-de" | "jina-v2-code",
+                | "trillion" | "jina-es" | "jina-de" | "jina-v1-en" | "jina-v2-es" | "jina-v2-de"
+                | "jina-v2-code",
             ) => (&[GPT2], false, false),
             Some("qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" | "kormo") => {
                 (&[QWEN2], false, false)
             }
             Some("default") => (
-                &[
-                    r"[\p{P}\$\+<=>\^~\|]+",
-                    GPT2,
-                    r"\p{N}+",
-                    r"[0-9][0-9][0-9]",
-                ],
+                &[r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"],
                 false,
                 false,
             ),

@@ -10,7 +10,13 @@ use super::table::{byte_piece_value, TokenTable, TokenType};
 use crate::engine::{EngineError, Result};
 
 /// BOS candidates among a file's added tokens, most likely first.
-const BOS_NAMES: &[&str] = &["<s>", "<|begin_of_text|>", "<|startoftext|>", "<bos>", "[BOS]"];
+const BOS_NAMES: &[&str] = &[
+    "<s>",
+    "<|begin_of_text|>",
+    "<|startoftext|>",
+    "<bos>",
+    "[BOS]",
+];
 /// EOS candidates among a file's added tokens, most likely first.
 const EOS_NAMES: &[&str] = &[
     "</s>",
@@ -61,8 +67,9 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
     let mut pieces = Vec::with_capacity(n);
     let mut types = Vec::with_capacity(n);
     for i in 0..n {
-        let id = u32::try_from(i)
-            .map_err(|_| EngineError::Tokenizer(format!("{}: vocabulary too large", path.display())))?;
+        let id = u32::try_from(i).map_err(|_| {
+            EngineError::Tokenizer(format!("{}: vocabulary too large", path.display()))
+        })?;
         let piece = special.id_to_token(id).unwrap_or_default();
         let ty = match added.get(&id) {
             Some(t) if t.special => TokenType::Control,

@@ -22,7 +22,7 @@ pub(crate) struct GgufVocab {
     pub types: Vec<TokenType>,
     /// `tokenizer.ggml.merges` split into pairs, when present.
     pub merges: Option<Vec<(String, String)>>,
-    /// `tokenizer.ggml.bos_token_id`.
+    /// `tokenizer.ggml.bos_token_id` (ids outside the vocabulary are dropped with a warning).
     pub bos: Option<u32>,
     /// `tokenizer.ggml.eos_token_id`.
     pub eos: Option<u32>,
@@ -198,10 +198,13 @@ fn token_id(md: &HashMap<String, Value>, key: &str, n_tokens: usize) -> Result<O
     })?;
     match u32::try_from(id) {
         Ok(id) if (id as usize) < n_tokens => Ok(Some(id)),
-        _ => Err(bad(
-            key,
-            &format!("= {id} is outside the vocabulary of {n_tokens} tokens"),
-        )),
+        // llama.cpp loads such files, ignoring the id; so do we, loudly.
+        _ => {
+            tracing::warn!(
+                "metadata `{key}` = {id} is outside the vocabulary of {n_tokens} tokens; ignored"
+            );
+            Ok(None)
+        }
     }
 }
 

@@ -48,11 +48,11 @@ impl fmt::Display for TokenizerKind {
 /// The encoder behind a [`Tokenizer`].
 enum Backend {
     Spm {
-        model: spm::SpmModel,
+        model: Box<spm::SpmModel>,
         add_space_prefix: bool,
     },
-    Gpt2(gpt2::Gpt2Model),
-    Hf(hf_json::HfModel),
+    Gpt2(Box<gpt2::Gpt2Model>),
+    Hf(Box<hf_json::HfModel>),
 }
 
 /// Text ↔ token ids for one model.
@@ -116,7 +116,7 @@ impl Tokenizer {
                 .and_then(|i| u32::try_from(i).ok())
         });
         let table = TokenTable::new(v.tokens, v.types, spm::piece_bytes);
-        let model = spm::SpmModel::new(&table, scores, unk);
+        let model = Box::new(spm::SpmModel::new(&table, scores, unk));
         Ok(Self {
             kind: TokenizerKind::SentencePiece,
             special: SpecialTokens::from_table(&table),
@@ -133,16 +133,16 @@ impl Tokenizer {
     }
 
     fn from_gpt2(v: GgufVocab) -> Result<Self> {
-        let merges = v
-            .merges
-            .ok_or_else(|| EngineError::Tokenizer("metadata `tokenizer.ggml.merges` missing".into()))?;
+        let merges = v.merges.ok_or_else(|| {
+            EngineError::Tokenizer("metadata `tokenizer.ggml.merges` missing".into())
+        })?;
         let pre = gpt2::PreTokenizer::named(v.pre.as_deref());
         let model = gpt2::Gpt2Model::new(&v.tokens, merges, &pre)?;
         let table = TokenTable::new(v.tokens, v.types, gpt2::piece_bytes);
         Ok(Self {
             kind: TokenizerKind::Gpt2,
             special: SpecialTokens::from_table(&table),
-            backend: Backend::Gpt2(model),
+            backend: Backend::Gpt2(Box::new(model)),
             bos: v.bos,
             eos: v.eos,
             unk: v.unk,
@@ -159,7 +159,7 @@ impl Tokenizer {
         Ok(Self {
             kind: TokenizerKind::HfJson,
             special: SpecialTokens::from_table(&loaded.table),
-            backend: Backend::Hf(loaded.model),
+            backend: Backend::Hf(Box::new(loaded.model)),
             table: loaded.table,
             bos: loaded.bos,
             eos: loaded.eos,
@@ -242,7 +242,10 @@ impl Tokenizer {
             return Ok(Vec::new());
         }
         let bos = self.bos.ok_or_else(|| {
-            EngineError::Tokenizer(format!("BOS requested but the {} tokenizer has none", self.kind))
+            EngineError::Tokenizer(format!(
+                "BOS requested but the {} tokenizer has none",
+                self.kind
+            ))
         })?;
         Ok(vec![bos])
     }
@@ -285,9 +288,7 @@ impl Tokenizer {
             Backend::Spm {
                 add_space_prefix, ..
             } => spm::decode(&self.table, ids, *add_space_prefix),
-            Backend::Hf(model) => model
-                .decode(ids)
-                .unwrap_or_else(|| self.decode_bytes(ids)),
+            Backend::Hf(model) => model.decode(ids).unwrap_or_else(|| self.decode_bytes(ids)),
             Backend::Gpt2(_) => self.decode_bytes(ids),
         }
     }

@@ -142,7 +142,15 @@ impl SpmModel {
         // SentencePiece's `rev_merge`: how an unused piece was formed, to split it again.
         let mut rev_merge: HashMap<&str, (&str, &str)> = HashMap::new();
         for right in 1..symbols.len() {
-            self.push_candidate(table, &norm, &symbols, right - 1, right, &mut heap, &mut rev_merge);
+            self.push_candidate(
+                table,
+                &norm,
+                &symbols,
+                right - 1,
+                right,
+                &mut heap,
+                &mut rev_merge,
+            );
         }
         while let Some(top) = heap.pop() {
             let (l, r) = (top.left, top.right);
@@ -171,7 +179,13 @@ impl SpmModel {
         let mut cursor = (!symbols.is_empty()).then_some(0);
         while let Some(i) = cursor {
             let s = symbols[i];
-            self.emit(table, &norm[s.start..s.start + s.len], &rev_merge, &mut prev_unk, out)?;
+            self.emit(
+                table,
+                &norm[s.start..s.start + s.len],
+                &rev_merge,
+                &mut prev_unk,
+                out,
+            )?;
             cursor = s.next;
         }
         Ok(())
@@ -236,7 +250,12 @@ impl SpmModel {
         let ty = table.token_type(id);
         if !matches!(
             ty,
-            Some(TokenType::Normal | TokenType::UserDefined | TokenType::Unused | TokenType::Undefined)
+            Some(
+                TokenType::Normal
+                    | TokenType::UserDefined
+                    | TokenType::Unused
+                    | TokenType::Undefined
+            )
         ) {
             return;
         }
