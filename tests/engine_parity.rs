@@ -22,7 +22,10 @@ fn greedy(engine: &Engine, prompt: &[u32], n: usize) -> Vec<u32> {
         ignore_eos: true,
         ..Default::default()
     };
-    engine.generate(prompt, &params, &mut |_| true).expect("generate").ids
+    engine
+        .generate(prompt, &params, &mut |_| true)
+        .expect("generate")
+        .ids
 }
 
 #[test]
@@ -42,7 +45,11 @@ fn f16_file_in_f32_matches_transformers() {
             .iter()
             .map(|v| v.as_u64().expect("id") as u32)
             .collect();
-        assert_eq!(greedy(&engine, &ids, 24), expected, "{p}: greedy continuation");
+        assert_eq!(
+            greedy(&engine, &ids, 24),
+            expected,
+            "{p}: greedy continuation"
+        );
     }
 }
 
@@ -73,7 +80,11 @@ fn legacy_per_expert_layout_gives_identical_outputs() {
     );
     for p in PROMPTS {
         let ids = prompt_ids(p);
-        assert_eq!(merged.logits(&ids).expect("merged"), legacy.logits(&ids).expect("legacy"), "{p}");
+        assert_eq!(
+            merged.logits(&ids).expect("merged"),
+            legacy.logits(&ids).expect("legacy"),
+            "{p}"
+        );
     }
 }
 
@@ -87,7 +98,13 @@ fn expert_usage_counts_every_routed_token() {
     assert_eq!(usage.per_layer.len(), cfg.n_layers);
     for layer in &usage.per_layer {
         assert_eq!(layer.len(), cfg.n_experts);
-        assert_eq!(layer.iter().sum::<u64>(), (ids.len() * cfg.n_experts_used) as u64);
-        assert!(layer.iter().filter(|&&c| c > 0).count() > 2, "routing uses several experts");
+        assert_eq!(
+            layer.iter().sum::<u64>(),
+            (ids.len() * cfg.n_experts_used) as u64
+        );
+        assert!(
+            layer.iter().filter(|&&c| c > 0).count() > 2,
+            "routing uses several experts"
+        );
     }
 }

@@ -8,12 +8,14 @@ use std::path::PathBuf;
 use sofer::engine::{Engine, EngineOptions, GenerationParams, Generator};
 
 fn model_path() -> PathBuf {
-    let path = std::env::var_os("SOFER_SMOLLM2").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        ))
-    });
+    let path = std::env::var_os("SOFER_SMOLLM2")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+            ))
+        });
     assert!(
         path.is_file(),
         "SmolLM2 GGUF not found at {} (run scripts/fetch_smollm2.sh or set SOFER_SMOLLM2)",
@@ -47,7 +49,9 @@ fn smollm2_chat_prompt_tokenizes_and_continues_like_llamacpp() {
     let expected_prompt = ids(&fx["prompt_ids"]);
     let tokenizer = engine.tokenizer();
     assert_eq!(
-        tokenizer.encode_with_special(prompt, false).expect("encode"),
+        tokenizer
+            .encode_with_special(prompt, false)
+            .expect("encode"),
         expected_prompt,
         "ChatML prompt ids"
     );
@@ -58,15 +62,31 @@ fn smollm2_chat_prompt_tokenizes_and_continues_like_llamacpp() {
         ignore_eos: true,
         ..Default::default()
     };
-    let got = engine.generate(&expected_prompt, &params, &mut |_| true).expect("generate");
-    assert_eq!(got.ids, expected, "greedy continuation differs from llama.cpp's");
+    let got = engine
+        .generate(&expected_prompt, &params, &mut |_| true)
+        .expect("generate");
+    assert_eq!(
+        got.ids, expected,
+        "greedy continuation differs from llama.cpp's"
+    );
 
     // With EOS honoured, the answer ends at <|im_end|> (llama.cpp's first EOS step).
     let first_eos = fx["first_eos_step"].as_u64().expect("first_eos_step") as usize;
     let answer = engine
-        .generate(&expected_prompt, &GenerationParams { ignore_eos: false, ..params }, &mut |_| true)
+        .generate(
+            &expected_prompt,
+            &GenerationParams {
+                ignore_eos: false,
+                ..params
+            },
+            &mut |_| true,
+        )
         .expect("generate");
     assert_eq!(answer.ids, expected[..first_eos], "answer up to EOS");
     assert_eq!(answer.finish_reason, sofer::engine::FinishReason::Eos);
-    assert!(answer.text.starts_with("The Dead Sea is"), "{}", answer.text);
+    assert!(
+        answer.text.starts_with("The Dead Sea is"),
+        "{}",
+        answer.text
+    );
 }

@@ -60,7 +60,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         std::env::set_var("CANDLE_NUM_THREADS", t.to_string());
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
-    anyhow::ensure!(args.prompt_tokens > 0, "`--prompt-tokens` must be at least 1");
+    anyhow::ensure!(
+        args.prompt_tokens > 0,
+        "`--prompt-tokens` must be at least 1"
+    );
     anyhow::ensure!(args.repetitions > 0, "`--repetitions` must be at least 1");
     let engine = Engine::load(&EngineOptions {
         model: args.model.clone(),
@@ -69,7 +72,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let vocab = engine.info().config.vocab_size as u32;
     // A fixed, varied prompt of ordinary tokens (ids past the byte and control pieces).
     let prompt: Vec<u32> = (0..args.prompt_tokens as u32)
-        .map(|i| if i == 0 { 1 } else { 300 + (i * 7919) % (vocab - 300) })
+        .map(|i| {
+            if i == 0 {
+                1
+            } else {
+                300 + (i * 7919) % (vocab - 300)
+            }
+        })
         .collect();
     let greedy = GenerationParams {
         max_tokens: args.gen_tokens,
@@ -79,7 +88,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut no_sink = |_: sofer::engine::generate::Delta<'_>| true;
 
     // Warm-up: first-touch allocations and any lazy weight preparation.
-    engine.generate_n_timed(&prompt[..prompt.len().min(16)], &GenerationParams { max_tokens: 4, ..greedy.clone() }, 1, &mut no_sink)?;
+    engine.generate_n_timed(
+        &prompt[..prompt.len().min(16)],
+        &GenerationParams {
+            max_tokens: 4,
+            ..greedy.clone()
+        },
+        1,
+        &mut no_sink,
+    )?;
 
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
@@ -103,19 +120,31 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             },
             ..greedy.clone()
         };
-        let time = |n: usize, sink: &mut dyn FnMut(sofer::engine::generate::Delta<'_>) -> bool| -> anyhow::Result<f64> {
+        let time = |n: usize,
+                    sink: &mut dyn FnMut(sofer::engine::generate::Delta<'_>) -> bool|
+         -> anyhow::Result<f64> {
             let t0 = Instant::now();
             engine.generate_n_timed(&prompt, &sampled, n, sink)?;
             Ok(t0.elapsed().as_secs_f64())
         };
-        single = Some(median((0..args.repetitions).map(|_| time(1, &mut no_sink)).collect::<anyhow::Result<_>>()?));
-        k_wall = Some(median((0..args.repetitions).map(|_| time(k, &mut no_sink)).collect::<anyhow::Result<_>>()?));
+        single = Some(median(
+            (0..args.repetitions)
+                .map(|_| time(1, &mut no_sink))
+                .collect::<anyhow::Result<_>>()?,
+        ));
+        k_wall = Some(median(
+            (0..args.repetitions)
+                .map(|_| time(k, &mut no_sink))
+                .collect::<anyhow::Result<_>>()?,
+        ));
     }
 
     let report = BenchReport {
         engine: "sofer",
         model: args.model,
-        threads: args.threads.unwrap_or_else(candle_core::utils::get_num_threads),
+        threads: args
+            .threads
+            .unwrap_or_else(candle_core::utils::get_num_threads),
         prompt_tokens: args.prompt_tokens,
         gen_tokens: args.gen_tokens,
         prefill_tok_s: median(prefill),
@@ -132,11 +161,32 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         writeln!(out, "model           {}", report.model.display())?;
         writeln!(out, "threads         {}", report.threads)?;
-        writeln!(out, "prefill         {:.1} tok/s ({} tokens)", report.prefill_tok_s, report.prompt_tokens)?;
-        writeln!(out, "decode          {:.1} tok/s ({} tokens)", report.decode_tok_s, report.gen_tokens)?;
-        writeln!(out, "peak RSS        {:.1} MiB (file {:.1} MiB)", report.peak_rss_bytes as f64 / 1048576.0, report.file_bytes as f64 / 1048576.0)?;
-        if let (Some(k), Some(s), Some(kw)) = (report.n, report.single_sample_wall_s, report.k_samples_wall_s) {
-            writeln!(out, "{k} samples      {kw:.3} s vs 1 sample {s:.3} s ({:.2}x)", kw / s)?;
+        writeln!(
+            out,
+            "prefill         {:.1} tok/s ({} tokens)",
+            report.prefill_tok_s, report.prompt_tokens
+        )?;
+        writeln!(
+            out,
+            "decode          {:.1} tok/s ({} tokens)",
+            report.decode_tok_s, report.gen_tokens
+        )?;
+        writeln!(
+            out,
+            "peak RSS        {:.1} MiB (file {:.1} MiB)",
+            report.peak_rss_bytes as f64 / 1048576.0,
+            report.file_bytes as f64 / 1048576.0
+        )?;
+        if let (Some(k), Some(s), Some(kw)) = (
+            report.n,
+            report.single_sample_wall_s,
+            report.k_samples_wall_s,
+        ) {
+            writeln!(
+                out,
+                "{k} samples      {kw:.3} s vs 1 sample {s:.3} s ({:.2}x)",
+                kw / s
+            )?;
         }
     }
     Ok(())

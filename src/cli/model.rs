@@ -151,7 +151,11 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                 };
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                print_info(&mut out, &info, tokenizer.as_ref().map_err(|e| e.to_string()))?;
+                print_info(
+                    &mut out,
+                    &info,
+                    tokenizer.as_ref().map_err(|e| e.to_string()),
+                )?;
             }
         }
         ModelCommand::Tokenize {
@@ -178,11 +182,16 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                 writeln!(out, "{}", ids.join(","))?;
             }
         }
-        ModelCommand::Logits { model, input, out: path } => {
+        ModelCommand::Logits {
+            model,
+            input,
+            out: path,
+        } => {
             let engine = load(&model)?;
             let ids = input.ids(engine.tokenizer())?;
             let logits = engine.logits(&ids)?;
-            let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file =
+                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
             super::npy::write_f32_matrix(BufWriter::new(file), &logits)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
@@ -232,7 +241,9 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             if json {
                 let samples: Vec<_> = completions
                     .iter()
-                    .map(|c| json!({"ids": c.ids, "text": c.text, "finish_reason": c.finish_reason}))
+                    .map(
+                        |c| json!({"ids": c.ids, "text": c.text, "finish_reason": c.finish_reason}),
+                    )
                     .collect();
                 writeln!(out, "{}", json!({"prompt_ids": prompt, "samples": samples}))?;
             } else if stream_text {
@@ -276,22 +287,62 @@ fn print_info(
     tokenizer: Result<&Tokenizer, String>,
 ) -> std::io::Result<()> {
     let c = &info.config;
-    writeln!(out, "file:          {} ({} bytes)", info.path.display(), info.file_size)?;
-    writeln!(out, "architecture:  {} ({})", c.architecture, c.name.as_deref().unwrap_or("unnamed"))?;
-    writeln!(out, "dimensions:    dim {}, ffn {}, {} layers, {} heads, {} kv heads, head dim {}", c.dim, c.ffn_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim)?;
+    writeln!(
+        out,
+        "file:          {} ({} bytes)",
+        info.path.display(),
+        info.file_size
+    )?;
+    writeln!(
+        out,
+        "architecture:  {} ({})",
+        c.architecture,
+        c.name.as_deref().unwrap_or("unnamed")
+    )?;
+    writeln!(
+        out,
+        "dimensions:    dim {}, ffn {}, {} layers, {} heads, {} kv heads, head dim {}",
+        c.dim, c.ffn_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim
+    )?;
     if c.is_moe() {
-        writeln!(out, "experts:       {} per layer, top-{} ({:?} layout)", c.n_experts, c.n_experts_used, info.expert_layout)?;
+        writeln!(
+            out,
+            "experts:       {} per layer, top-{} ({:?} layout)",
+            c.n_experts, c.n_experts_used, info.expert_layout
+        )?;
     } else {
         writeln!(out, "experts:       none (dense)")?;
     }
-    writeln!(out, "context:       {} tokens, rope base {}, rms eps {:e}", c.context_length, c.rope_base, c.rms_eps)?;
-    writeln!(out, "parameters:    {} in {} tensors", info.n_params, info.tensor_count)?;
-    writeln!(out, "file type:     {}", info.file_type.as_deref().unwrap_or("not recorded"))?;
+    writeln!(
+        out,
+        "context:       {} tokens, rope base {}, rms eps {:e}",
+        c.context_length, c.rope_base, c.rms_eps
+    )?;
+    writeln!(
+        out,
+        "parameters:    {} in {} tensors",
+        info.n_params, info.tensor_count
+    )?;
+    writeln!(
+        out,
+        "file type:     {}",
+        info.file_type.as_deref().unwrap_or("not recorded")
+    )?;
     for (dtype, share) in &info.quant_mix {
-        writeln!(out, "  {dtype:<6} {:>4} tensors {:>12} bytes", share.tensors, share.bytes)?;
+        writeln!(
+            out,
+            "  {dtype:<6} {:>4} tensors {:>12} bytes",
+            share.tensors, share.bytes
+        )?;
     }
     match tokenizer {
-        Ok(t) => writeln!(out, "tokenizer:     {}, {} tokens, vocab rows {}", t.kind(), t.vocab_size(), c.vocab_size)?,
+        Ok(t) => writeln!(
+            out,
+            "tokenizer:     {}, {} tokens, vocab rows {}",
+            t.kind(),
+            t.vocab_size(),
+            c.vocab_size
+        )?,
         Err(e) => writeln!(out, "tokenizer:     unusable: {e}")?,
     }
     Ok(())

@@ -90,7 +90,12 @@ pub type Sink<'a> = dyn FnMut(Delta<'_>) -> bool + 'a;
 /// What tasks rely on: text from token ids, one sample or many from one prefill.
 pub trait Generator {
     /// One sample.
-    fn generate(&self, prompt: &[u32], params: &GenerationParams, sink: &mut Sink<'_>) -> Result<Completion> {
+    fn generate(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        sink: &mut Sink<'_>,
+    ) -> Result<Completion> {
         let mut all = self.generate_n(prompt, params, 1, sink)?;
         all.pop().ok_or(EngineError::Cancelled)
     }
@@ -123,12 +128,19 @@ pub fn generate_n(
     sink: &mut Sink<'_>,
     timings: &mut GenerationTimings,
 ) -> Result<Vec<Completion>> {
-    params.sampling.validate().map_err(EngineError::InvalidParameter)?;
+    params
+        .sampling
+        .validate()
+        .map_err(EngineError::InvalidParameter)?;
     if n == 0 {
-        return Err(EngineError::InvalidParameter("`n` must be at least 1".into()));
+        return Err(EngineError::InvalidParameter(
+            "`n` must be at least 1".into(),
+        ));
     }
     if prompt.is_empty() {
-        return Err(EngineError::InvalidParameter("the prompt has no tokens".into()));
+        return Err(EngineError::InvalidParameter(
+            "the prompt has no tokens".into(),
+        ));
     }
     let context = model.config().context_length;
     if prompt.len() + params.max_tokens > context {
@@ -146,12 +158,18 @@ pub fn generate_n(
         };
         return Ok(vec![empty; n]);
     }
-    let eos = if params.ignore_eos { None } else { tokenizer.eos_id() };
+    let eos = if params.ignore_eos {
+        None
+    } else {
+        tokenizer.eos_id()
+    };
     let capacity = prompt.len() + params.max_tokens;
 
     let t0 = Instant::now();
     let mut cache = model.new_cache(1, capacity)?;
-    let first = model.forward(&[prompt.to_vec()], &mut cache, false)?.to_vec2::<f32>()?;
+    let first = model
+        .forward(&[prompt.to_vec()], &mut cache, false)?
+        .to_vec2::<f32>()?;
     let mut cache: KvCache = if n > 1 { cache.fork(n)? } else { cache };
     let mut logits: Vec<Vec<f32>> = vec![first[0].clone(); n];
     timings.prompt_tokens = prompt.len();
@@ -190,12 +208,18 @@ pub fn generate_n(
             }
             let text = &st.stream.text()[before..st.stream.emitted()];
             timings.generated_tokens += 1;
-            if !sink(Delta { sample: s, token, text }) {
+            if !sink(Delta {
+                sample: s,
+                token,
+                text,
+            }) {
                 return Err(EngineError::Cancelled);
             }
             next_tokens.push(token);
         }
-        let keep: Vec<usize> = (0..live.len()).filter(|&r| samples[live[r]].finish.is_none()).collect();
+        let keep: Vec<usize> = (0..live.len())
+            .filter(|&r| samples[live[r]].finish.is_none())
+            .collect();
         if keep.is_empty() {
             break;
         }

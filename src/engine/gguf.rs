@@ -185,7 +185,7 @@ impl GgufFile {
         for (name, info) in &self.content.tensor_infos {
             let dims = info.shape.dims();
             let elems: usize = dims.iter().product();
-            if elems % info.ggml_dtype.block_size() != 0 {
+            if !elems.is_multiple_of(info.ggml_dtype.block_size()) {
                 return Err(EngineError::Malformed {
                     path: self.path.clone(),
                     detail: format!(

@@ -195,7 +195,15 @@ impl Engine {
         sink: &mut Sink<'_>,
     ) -> Result<(Vec<Completion>, GenerationTimings)> {
         let mut timings = GenerationTimings::default();
-        let out = generate::generate_n(&self.model, &self.tokenizer, prompt, params, n, sink, &mut timings)?;
+        let out = generate::generate_n(
+            &self.model,
+            &self.tokenizer,
+            prompt,
+            params,
+            n,
+            sink,
+            &mut timings,
+        )?;
         Ok((out, timings))
     }
 }
@@ -208,6 +216,7 @@ impl Generator for Engine {
         n: usize,
         sink: &mut Sink<'_>,
     ) -> Result<Vec<Completion>> {
-        self.generate_n_timed(prompt, params, n, sink).map(|(c, _)| c)
+        self.generate_n_timed(prompt, params, n, sink)
+            .map(|(c, _)| c)
     }
 }

@@ -32,7 +32,10 @@ impl SamplingParams {
     /// Checks every field, naming the first one out of range.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(format!("`temperature` must be >= 0, got {}", self.temperature));
+            return Err(format!(
+                "`temperature` must be >= 0, got {}",
+                self.temperature
+            ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(format!("`top_p` must be in (0, 1], got {}", self.top_p));
@@ -102,8 +105,14 @@ pub fn sample(logits: &mut [f32], seen: &[u32], params: &SamplingParams, rng: &m
     }
     // Candidates are either all (any order: sampling scans ids in a fixed order) or the
     // kept set sorted most likely first; both are deterministic.
-    let max = candidates.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
-    let weights: Vec<f64> = candidates.iter().map(|c| ((c.1 - max) as f64).exp()).collect();
+    let max = candidates
+        .iter()
+        .map(|c| c.1)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = candidates
+        .iter()
+        .map(|c| ((c.1 - max) as f64).exp())
+        .collect();
     let mut r = rng.next_f64() * weights.iter().sum::<f64>();
     for (c, w) in candidates.iter().zip(&weights) {
         if r < *w {
@@ -122,7 +131,10 @@ fn nucleus(
     top_p: f64,
     by_logit: impl Fn(&(u32, f32), &(u32, f32)) -> std::cmp::Ordering + Copy,
 ) {
-    let max = candidates.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let max = candidates
+        .iter()
+        .map(|c| c.1)
+        .fold(f32::NEG_INFINITY, f32::max);
     let total: f64 = candidates.iter().map(|c| ((c.1 - max) as f64).exp()).sum();
     let mut width = 64;
     loop {
@@ -179,7 +191,10 @@ mod tests {
     #[test]
     fn greedy_takes_the_first_maximum() {
         let mut l = vec![0.1, 3.0, 3.0, -1.0];
-        assert_eq!(sample(&mut l, &[], &SamplingParams::default(), &mut Rng::new(0, 0)), 1);
+        assert_eq!(
+            sample(&mut l, &[], &SamplingParams::default(), &mut Rng::new(0, 0)),
+            1
+        );
     }
 
     #[test]

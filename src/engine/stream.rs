@@ -28,7 +28,11 @@ impl TextStream {
         if let Some(cut) = stop
             .iter()
             .filter(|s| !s.is_empty())
-            .filter_map(|s| self.text[search_from..].find(s.as_str()).map(|p| p + search_from))
+            .filter_map(|s| {
+                self.text[search_from..]
+                    .find(s.as_str())
+                    .map(|p| p + search_from)
+            })
             .min()
         {
             self.text.truncate(cut.max(start));

@@ -60,11 +60,15 @@ impl CustomOp1 for Q8_0Matmul {
         };
         let data = self.0.data()?;
         let block_bytes = std::mem::size_of::<BlockQ8_0>();
-        if data.len() != n * k / 32 * block_bytes || data.as_ptr() as usize % std::mem::align_of::<BlockQ8_0>() != 0 {
+        if data.len() != n * k / 32 * block_bytes
+            || !(data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ8_0>())
+        {
             candle_core::bail!("q8_0 matmul: unexpected weight storage");
         }
         // SAFETY: the storage is candle's own Vec<BlockQ8_0> (length and alignment checked).
-        let blocks = unsafe { std::slice::from_raw_parts(data.as_ptr() as *const BlockQ8_0, data.len() / block_bytes) };
+        let blocks = unsafe {
+            std::slice::from_raw_parts(data.as_ptr() as *const BlockQ8_0, data.len() / block_bytes)
+        };
         let mut dst = vec![0f32; m * n];
         k_quants::matmul((m, k, n), lhs, blocks, &mut dst)?;
         let mut out_dims = dims.to_vec();
