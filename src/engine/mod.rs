@@ -6,6 +6,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod instance;
+pub mod kernels;
 pub mod model;
 pub mod sampler;
 pub mod sp_model;

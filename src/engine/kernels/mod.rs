@@ -1,0 +1,9 @@
+//! Hand-written CPU kernels for the quantized formats candle has no fast path for.
+//!
+//! - [`q5k`]: Q5_K weights × f32 activations (quantized to Q8_K), the matmul behind every
+//!   projection of a Q5_K_M GGUF. Candle runs Q5_K one activation row at a time; this kernel
+//!   unpacks each weight super-block once and uses it against many activation rows.
+
+pub mod q5k;
+
+pub use q5k::{matmul_q5k, matmul_q5k_with, Q5kPath};

@@ -1,0 +1,817 @@
+//! Q5_K weights × f32 activations, tiled for prompt processing.
+//!
+//! The math is ggml's `Q5_K × Q8_K` dot product, unchanged: every activation row is quantized
+//! to Q8_K once (`BlockQ8K::from_float`, the same as ggml's `quantize_row_q8_K`), and for each
+//! super-block of 256 values
+//!
+//! ```text
+//! sumi  = Σ_{s<8} scale_s · Σ_{i∈s} q5_i · q8_i          (exact i32)
+//! msum  = Σ_{s<8} min_s · (bsum_{2s} + bsum_{2s+1})       (exact i32)
+//! out  += (w.d · a.d) · sumi − (w.dmin · a.d) · msum       (f32)
+//! ```
+//!
+//! Only the f32 summation order over super-blocks differs from candle's `vec_dot`, so results
+//! agree to f32 rounding.
+//!
+//! Layout: a *tile* is [`NR`] = 16 weight rows × one super-block, unpacked once into 64
+//! vectors of 16 lanes × 4 bytes (lane = weight row, the 4 bytes = 4 consecutive k values as
+//! 5-bit unsigned ints), plus per-lane scales, mins, `d` and `dmin`. A tile is then used against
+//! every activation row of the current row block: each 4-byte group of an activation row is
+//! broadcast and multiplied into all 16 weight rows at once (`vpdpbusd` on AVX-512 VNNI,
+//! `vpmaddubsw` + `vpmaddwd` on AVX2). Work items are (row block, 16-column tile) pairs,
+//! spread over candle's persistent barrier pool (the same threads as candle's own matmuls).
+
+use candle_core::quantized::k_quants::{BlockQ5K, BlockQ8K, GgmlType};
+use candle_core::{bail, Result};
+
+/// Values per super-block.
+const QK: usize = 256;
+/// Weight rows per tile: one 32-bit lane of a 512-bit vector each.
+const NR: usize = 16;
+/// A `BlockQ5K` is 176 bytes = 44 little-endian u32 words:
+/// word 0 = d | dmin << 16, words 1..4 = scales, 4..12 = qh, 12..44 = qs.
+const Q5K_BYTES: usize = 176;
+const Q5K_WORDS: usize = Q5K_BYTES / 4;
+/// A `BlockQ8K` is 292 bytes: d (f32) at 0, qs (256 × i8) at 4, bsums (16 × i16) at 260.
+const Q8K_BYTES: usize = 292;
+const Q8K_QS: usize = 4;
+const Q8K_BSUMS: usize = 260;
+/// Largest row block (rows of activations sharing one unpacked tile).
+const MAX_ROW_BLOCK: usize = 512;
+/// Quantized activations of one row block should stay in L2 (2 MiB per core here).
+const ROW_BLOCK_BYTES: usize = 1 << 20;
+
+// The byte views below rely on these layouts (candle declares both structs `#[repr(C)]` and
+// asserts the same sizes; no padding, every byte initialized).
+const _: () = assert!(std::mem::size_of::<BlockQ5K>() == Q5K_BYTES);
+const _: () = assert!(std::mem::size_of::<BlockQ8K>() == Q8K_BYTES);
+
+/// Which implementation runs the inner kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Q5kPath {
+    /// Portable Rust (any CPU).
+    Scalar,
+    /// x86-64 AVX2 + FMA (`vpmaddubsw`/`vpmaddwd`).
+    Avx2,
+    /// x86-64 AVX-512F/BW + AVX-512 VNNI (`vpdpbusd`/`vpdpwssd`).
+    Avx512Vnni,
+}
+
+impl Q5kPath {
+    /// The fastest path this CPU supports.
+    pub fn detect() -> Self {
+        if Self::Avx512Vnni.available() {
+            Self::Avx512Vnni
+        } else if Self::Avx2.available() {
+            Self::Avx2
+        } else {
+            Self::Scalar
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn available(self) -> bool {
+        match self {
+            Self::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni => {
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+                    && is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+/// Below this many activation rows candle's row-at-a-time kernel is as fast (the tile unpack
+/// is not amortized), so [`matmul_q5k`] hands such calls to it.
+pub const MIN_TILED_ROWS: usize = 2;
+
+/// `dst (m×n) = lhs (m×k) · weightsᵀ`, weights being `n` rows of `k/256` Q5_K blocks.
+///
+/// Equal to `candle_core::quantized::k_quants::matmul::<BlockQ5K>` to f32 rounding. Errors
+/// (never panics) when `k` is not a multiple of 256 or a slice length does not match.
+pub fn matmul_q5k(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: &[f32],
+    weights: &[BlockQ5K],
+    dst: &mut [f32],
+) -> Result<()> {
+    check_shapes(m, k, n, lhs, weights, dst)?;
+    if m < MIN_TILED_ROWS && k > 0 && n > 0 {
+        return candle_core::quantized::k_quants::matmul::<BlockQ5K>((m, k, n), lhs, weights, dst);
+    }
+    matmul_q5k_with(Q5kPath::detect(), m, k, n, lhs, weights, dst)
+}
+
+/// [`matmul_q5k`] on a chosen path, tiled for every `m` (for tests and benchmarks).
+/// Errors when the CPU lacks the path's features.
+pub fn matmul_q5k_with(
+    path: Q5kPath,
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: &[f32],
+    weights: &[BlockQ5K],
+    dst: &mut [f32],
+) -> Result<()> {
+    matmul_inner(path, m, k, n, lhs, weights, dst, None)
+}
+
+fn check_shapes(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: &[f32],
+    weights: &[BlockQ5K],
+    dst: &mut [f32],
+) -> Result<()> {
+    if k % QK != 0 {
+        bail!("matmul_q5k: k = {k} is not a multiple of {QK}");
+    }
+    let kb = k / QK;
+    if m.checked_mul(k) != Some(lhs.len()) {
+        bail!("matmul_q5k: lhs has {} values, expected {m}×{k}", lhs.len());
+    }
+    if n.checked_mul(kb) != Some(weights.len()) {
+        bail!(
+            "matmul_q5k: weights have {} blocks, expected {n}×{kb}",
+            weights.len()
+        );
+    }
+    if m.checked_mul(n) != Some(dst.len()) {
+        bail!("matmul_q5k: dst has {} values, expected {m}×{n}", dst.len());
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_inner(
+    path: Q5kPath,
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: &[f32],
+    weights: &[BlockQ5K],
+    dst: &mut [f32],
+    row_block: Option<usize>,
+) -> Result<()> {
+    check_shapes(m, k, n, lhs, weights, dst)?;
+    if !path.available() {
+        bail!("matmul_q5k: this CPU cannot run the {path:?} path");
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let kb = k / QK;
+    if kb == 0 {
+        dst.fill(0.0);
+        return Ok(());
+    }
+
+    let pool = candle_core::utils::barrier_pool();
+
+    // Quantize the activations once (rows in parallel), plus the per-32 activation sums as
+    // i16 pairs for the mins term.
+    let mut acts = vec![BlockQ8K::zeros(); m * kb];
+    let mut bsp = vec![[0i32; 4]; m * kb];
+    {
+        let acts_ptr = SyncPtr(acts.as_mut_ptr());
+        let bsp_ptr = SyncPtr(bsp.as_mut_ptr());
+        let quantize_rows = |rows: std::ops::Range<usize>| {
+            let acts_ptr = &acts_ptr;
+            let bsp_ptr = &bsp_ptr;
+            for row in rows {
+                // SAFETY: `row < m`, so both ranges lie inside the `m * kb` element vectors;
+                // every row is handed to exactly one call, so the mutable slices never overlap,
+                // and the vectors outlive the pool call.
+                let (q8, pairs) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut(acts_ptr.0.add(row * kb), kb),
+                        std::slice::from_raw_parts_mut(bsp_ptr.0.add(row * kb), kb),
+                    )
+                };
+                BlockQ8K::from_float(&lhs[row * k..(row + 1) * k], q8);
+                for (blk, pair) in q8_bytes(q8).chunks_exact(Q8K_BYTES).zip(pairs.iter_mut()) {
+                    *pair = bsum_pairs(blk);
+                }
+            }
+        };
+        if m >= 8 && m * k >= 1 << 16 {
+            pool.execute_chunked(m, quantize_rows);
+        } else {
+            quantize_rows(0..m);
+        }
+    }
+
+    // Row blocks small enough that their quantized activations stay in L2.
+    let row_bytes = kb * Q8K_BYTES;
+    let mut rb = row_block
+        .unwrap_or(ROW_BLOCK_BYTES / row_bytes)
+        .clamp(1, MAX_ROW_BLOCK);
+    if row_block.is_none() {
+        rb = rb.max(16);
+        let n_rb = m.div_ceil(rb);
+        rb = m.div_ceil(n_rb).next_multiple_of(8).min(MAX_ROW_BLOCK);
+    }
+    let n_rb = m.div_ceil(rb);
+    let n_ct = n.div_ceil(NR);
+
+    let ctx = Ctx {
+        m,
+        n,
+        kb,
+        w: q5_bytes(weights),
+        acts: q8_bytes(&acts),
+        bsp: &bsp,
+        row_block: rb,
+        n_col_tiles: n_ct,
+        dst: SyncPtr(dst.as_mut_ptr()),
+    };
+    let n_items = n_rb * n_ct;
+    let run = |range: std::ops::Range<usize>| run_range(path, &ctx, range);
+    if n_items == 1 {
+        run(0..1);
+    } else {
+        pool.execute_chunked(n_items, run);
+    }
+    Ok(())
+}
+
+/// A raw pointer that may be shared with the pool's workers; every use says why it is sound.
+struct SyncPtr<T>(*mut T);
+// SAFETY: the pointee is only written through disjoint ranges (see each use), and the
+// pointer never outlives the borrow it was made from (pool calls return before it ends).
+unsafe impl<T> Sync for SyncPtr<T> {}
+unsafe impl<T> Send for SyncPtr<T> {}
+
+fn q5_bytes(blocks: &[BlockQ5K]) -> &[u8] {
+    // SAFETY: `BlockQ5K` is `#[repr(C)]` with only u8/f16 fields and no padding (size checked
+    // above), so its bytes are initialized; u8 has alignment 1; the length is the same memory.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks)) }
+}
+
+fn q8_bytes(blocks: &[BlockQ8K]) -> &[u8] {
+    // SAFETY: `BlockQ8K` is `#[repr(C)]` (f32, [i8; 256], [i16; 16]) with no padding (size
+    // checked above); same reasoning as `q5_bytes`.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks)) }
+}
+
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// The 8 per-32 sums of a Q8_K block (bsums[2s] + bsums[2s+1], |x| ≤ 32·128 fits i16), packed
+/// as 4 words of two i16 each (low half = even sub-block).
+fn bsum_pairs(blk: &[u8]) -> [i32; 4] {
+    let bsum = |i: usize| {
+        i16::from_le_bytes([blk[Q8K_BSUMS + 2 * i], blk[Q8K_BSUMS + 2 * i + 1]]) as i32
+    };
+    let mut out = [0i32; 4];
+    for (p, o) in out.iter_mut().enumerate() {
+        let lo = bsum(4 * p) + bsum(4 * p + 1);
+        let hi = bsum(4 * p + 2) + bsum(4 * p + 3);
+        *o = ((lo as u32 & 0xFFFF) | ((hi as u32) << 16)) as i32;
+    }
+    out
+}
+
+struct Ctx<'a> {
+    m: usize,
+    n: usize,
+    kb: usize,
+    w: &'a [u8],
+    acts: &'a [u8],
+    bsp: &'a [[i32; 4]],
+    row_block: usize,
+    n_col_tiles: usize,
+    dst: SyncPtr<f32>,
+}
+
+/// 16 weight rows × one super-block, unpacked.
+#[repr(C, align(64))]
+struct Tile {
+    /// `qs[g][lane]`: the 5-bit values k = 4g..4g+4 of weight row `lane`, one per byte.
+    qs: [[u32; NR]; 64],
+    /// `sc[s][lane]`: 6-bit scale of sub-block s (k = 32s..32s+32).
+    sc: [[i32; NR]; 8],
+    /// `mn[p][lane]`: 6-bit mins of sub-blocks 2p (low i16) and 2p+1 (high i16).
+    mn: [[i32; NR]; 4],
+    d: [f32; NR],
+    dmin: [f32; NR],
+}
+
+/// The raw words of 16 blocks, transposed: `raw[word][lane]`.
+#[repr(C, align(64))]
+struct Raw([[u32; NR]; Q5K_WORDS]);
+
+/// Gathers super-block `b` of weight rows `c0..c0+nc` (lanes past `nc` zero).
+#[inline(always)]
+fn fill_raw(w: &[u8], kb: usize, c0: usize, nc: usize, b: usize, raw: &mut Raw) {
+    for lane in 0..NR {
+        if lane < nc {
+            let at = ((c0 + lane) * kb + b) * Q5K_BYTES;
+            let blk = &w[at..at + Q5K_BYTES];
+            for (u, words) in raw.0.iter_mut().enumerate() {
+                words[lane] = word(blk, 4 * u);
+            }
+        } else {
+            for words in raw.0.iter_mut() {
+                words[lane] = 0;
+            }
+        }
+    }
+}
+
+/// Unpacks transposed raw words into a tile; written lane-wise so it vectorizes.
+#[inline(always)]
+fn unpack(raw: &Raw, tile: &mut Tile) {
+    const KMASK1: u32 = 0x3f3f_3f3f;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    const KMASK3: u32 = 0x0303_0303;
+    let r = &raw.0;
+    for lane in 0..NR {
+        let dd = r[0][lane];
+        tile.d[lane] = half::f16::from_bits(dd as u16).to_f32();
+        tile.dmin[lane] = half::f16::from_bits((dd >> 16) as u16).to_f32();
+    }
+    for lane in 0..NR {
+        // ggml's 6-bit scale/min unpacking (get_scale_min_k4), on whole words.
+        let (u0, u1, u2) = (r[1][lane], r[2][lane], r[3][lane]);
+        let sc_lo = u0 & KMASK1;
+        let sc_hi = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+        let mn_lo = u1 & KMASK1;
+        let mn_hi = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+        for s in 0..4 {
+            tile.sc[s][lane] = ((sc_lo >> (8 * s)) & 0xFF) as i32;
+            tile.sc[s + 4][lane] = ((sc_hi >> (8 * s)) & 0xFF) as i32;
+        }
+        tile.mn[0][lane] = ((mn_lo & 0xFF) | ((mn_lo & 0xFF00) << 8)) as i32;
+        tile.mn[1][lane] = (((mn_lo >> 16) & 0xFF) | ((mn_lo >> 24) << 16)) as i32;
+        tile.mn[2][lane] = ((mn_hi & 0xFF) | ((mn_hi & 0xFF00) << 8)) as i32;
+        tile.mn[3][lane] = (((mn_hi >> 16) & 0xFF) | ((mn_hi >> 24) << 16)) as i32;
+    }
+    // qs bytes 32j..32j+32 hold k = 64j.. (low nibbles) and 64j+32.. (high nibbles); bit 2j
+    // (low) / 2j+1 (high) of qh[l] is the fifth bit of position l of that 32-run.
+    for j in 0..4 {
+        for t in 0..8 {
+            let (q, h) = (&r[12 + 8 * j + t], &r[4 + t]);
+            let (lo, hi) = tile.qs.split_at_mut(16 * j + 8);
+            let lo = &mut lo[16 * j + t];
+            let hi = &mut hi[t];
+            for lane in 0..NR {
+                lo[lane] = (q[lane] & 0x0F0F_0F0F) | (((h[lane] >> (2 * j)) & 0x0101_0101) << 4);
+                hi[lane] =
+                    ((q[lane] >> 4) & 0x0F0F_0F0F) | (((h[lane] >> (2 * j + 1)) & 0x0101_0101) << 4);
+            }
+        }
+    }
+}
+
+fn run_range(path: Q5kPath, ctx: &Ctx, range: std::ops::Range<usize>) {
+    match path {
+        Q5kPath::Scalar => run_items::<ScalarKernel>(ctx, range),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_inner` checked `path.available()`, i.e. the CPU has AVX2 and FMA.
+        Q5kPath::Avx2 => unsafe { x86::run_items_avx2(ctx, range) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `matmul_inner` checked `path.available()` (AVX-512F/BW/VNNI, FMA).
+        Q5kPath::Avx512Vnni => unsafe { x86::run_items_avx512(ctx, range) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("path availability is checked before dispatch"),
+    }
+}
+
+/// A kernel: adds the products of one tile with rows `r0..r0+rows` (super-block `b`) into
+/// `facc` (`rows × NR`).
+trait Kernel {
+    /// # Safety
+    /// The CPU must support the kernel's target features.
+    unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]);
+}
+
+/// The driver loop, inlined into a target-feature wrapper per path so that the unpack code is
+/// compiled for that path's vector width too.
+///
+/// # Safety
+/// The CPU must support `K`'s target features.
+#[inline(always)]
+unsafe fn run_items_generic<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>) {
+    let mut raw = Raw([[0; NR]; Q5K_WORDS]);
+    let mut tile = Tile {
+        qs: [[0; NR]; 64],
+        sc: [[0; NR]; 8],
+        mn: [[0; NR]; 4],
+        d: [0.0; NR],
+        dmin: [0.0; NR],
+    };
+    let mut facc = vec![0f32; ctx.row_block * NR];
+    for item in range {
+        let rb = item / ctx.n_col_tiles;
+        let ct = item % ctx.n_col_tiles;
+        let r0 = rb * ctx.row_block;
+        let rows = ctx.row_block.min(ctx.m - r0);
+        let c0 = ct * NR;
+        let nc = NR.min(ctx.n - c0);
+        let facc = &mut facc[..rows * NR];
+        facc.fill(0.0);
+        for b in 0..ctx.kb {
+            fill_raw(ctx.w, ctx.kb, c0, nc, b, &mut raw);
+            unpack(&raw, &mut tile);
+            // SAFETY: forwarded from this function's contract.
+            unsafe { K::rows(&tile, ctx, r0, rows, b, facc) };
+        }
+        for r in 0..rows {
+            let out = &facc[r * NR..r * NR + nc];
+            // SAFETY: row r0 + r < m and columns c0..c0+nc < n, so the range lies inside the
+            // m×n `dst`; each (row block, column tile) item is run exactly once, so no other
+            // thread writes these elements while `dst` is borrowed by `matmul_inner`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    out.as_ptr(),
+                    ctx.dst.0.add((r0 + r) * ctx.n + c0),
+                    nc,
+                );
+            }
+        }
+    }
+}
+
+fn run_items<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>) {
+    // SAFETY: only called with `ScalarKernel`, which needs no target features.
+    unsafe { run_items_generic::<K>(ctx, range) }
+}
+
+/// The Q8_K block of activation row `row`, super-block `b`.
+#[inline(always)]
+fn act_block<'a>(ctx: &Ctx<'a>, row: usize, b: usize) -> &'a [u8; Q8K_BYTES] {
+    let at = (row * ctx.kb + b) * Q8K_BYTES;
+    ctx.acts[at..at + Q8K_BYTES]
+        .try_into()
+        .expect("a slice of Q8K_BYTES converts")
+}
+
+struct ScalarKernel;
+
+impl Kernel for ScalarKernel {
+    unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
+        for r in 0..rows {
+            let a = act_block(ctx, r0 + r, b);
+            let ad = f32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+            let aq = &a[Q8K_QS..Q8K_QS + QK];
+            let pairs = ctx.bsp[(r0 + r) * ctx.kb + b];
+            let mut sumi = [0i32; NR];
+            for s in 0..8 {
+                let mut acc = [0i32; NR];
+                for g in 8 * s..8 * s + 8 {
+                    let av: [i32; 4] = std::array::from_fn(|e| aq[4 * g + e] as i8 as i32);
+                    for (lane, acc) in acc.iter_mut().enumerate() {
+                        let w = tile.qs[g][lane].to_le_bytes();
+                        *acc += (0..4).map(|e| w[e] as i32 * av[e]).sum::<i32>();
+                    }
+                }
+                for lane in 0..NR {
+                    sumi[lane] += acc[lane] * tile.sc[s][lane];
+                }
+            }
+            let out = &mut facc[r * NR..(r + 1) * NR];
+            for lane in 0..NR {
+                let mut msum = 0i32;
+                for (p, &pair) in pairs.iter().enumerate() {
+                    let mn = tile.mn[p][lane];
+                    msum += (mn & 0xFFFF) * (pair as i16 as i32) + (mn >> 16) * (pair >> 16);
+                }
+                out[lane] += (tile.d[lane] * ad) * sumi[lane] as f32;
+                out[lane] -= (tile.dmin[lane] * ad) * msum as f32;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{act_block, run_items_generic, Ctx, Kernel, Tile, NR, Q8K_BYTES, Q8K_QS};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn run_items_avx2(ctx: &Ctx, range: std::ops::Range<usize>) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { run_items_generic::<Avx2Kernel>(ctx, range) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F, AVX-512BW, AVX-512 VNNI and FMA.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+    pub(super) unsafe fn run_items_avx512(ctx: &Ctx, range: std::ops::Range<usize>) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { run_items_generic::<Avx512Kernel>(ctx, range) }
+    }
+
+    /// Broadcasts the 4 activation bytes of group `g` (k = 4g..4g+4) of a Q8_K block.
+    #[inline(always)]
+    fn act_group(a: &[u8; Q8K_BYTES], g: usize) -> i32 {
+        let at = Q8K_QS + 4 * g;
+        i32::from_le_bytes([a[at], a[at + 1], a[at + 2], a[at + 3]])
+    }
+
+    #[inline(always)]
+    fn act_d(a: &[u8; Q8K_BYTES]) -> f32 {
+        f32::from_le_bytes([a[0], a[1], a[2], a[3]])
+    }
+
+    struct Avx512Kernel;
+
+    /// `MR` activation rows × 16 weight rows × one super-block.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
+    fn tile512<const MR: usize>(tile: &Tile, a: [&[u8; Q8K_BYTES]; MR], pairs: [[i32; 4]; MR], out: &mut [f32]) {
+        let out = &mut out[..MR * NR];
+        // SAFETY (all loads/stores in this function): `Tile` is `#[repr(C, align(64))]` and
+        // each of its rows is 16 × 4 = 64 bytes, so `tile.qs[g]`, `tile.sc[s]`, `tile.mn[p]`,
+        // `tile.d`, `tile.dmin` are 64-byte aligned 64-byte arrays (aligned loads are fine);
+        // `out` holds MR × 16 f32, row r at r·16, accessed with unaligned loads/stores.
+        unsafe {
+            let mut sumi = [_mm512_setzero_si512(); MR];
+            for s in 0..8 {
+                let sc = _mm512_load_si512(tile.sc[s].as_ptr().cast());
+                let mut acc = [_mm512_setzero_si512(); MR];
+                for t in 0..8 {
+                    let g = 8 * s + t;
+                    let w = _mm512_load_si512(tile.qs[g].as_ptr().cast());
+                    for r in 0..MR {
+                        let av = _mm512_set1_epi32(act_group(a[r], g));
+                        acc[r] = _mm512_dpbusd_epi32(acc[r], w, av);
+                    }
+                }
+                for r in 0..MR {
+                    sumi[r] = _mm512_add_epi32(sumi[r], _mm512_mullo_epi32(acc[r], sc));
+                }
+            }
+            let mut msum = [_mm512_setzero_si512(); MR];
+            for p in 0..4 {
+                let mn = _mm512_load_si512(tile.mn[p].as_ptr().cast());
+                for r in 0..MR {
+                    msum[r] = _mm512_dpwssd_epi32(msum[r], mn, _mm512_set1_epi32(pairs[r][p]));
+                }
+            }
+            let dw = _mm512_load_ps(tile.d.as_ptr());
+            let dmw = _mm512_load_ps(tile.dmin.as_ptr());
+            for r in 0..MR {
+                let ad = _mm512_set1_ps(act_d(a[r]));
+                let o = out.as_mut_ptr().add(r * NR);
+                let mut f = _mm512_loadu_ps(o);
+                f = _mm512_fmadd_ps(_mm512_mul_ps(dw, ad), _mm512_cvtepi32_ps(sumi[r]), f);
+                f = _mm512_fnmadd_ps(_mm512_mul_ps(dmw, ad), _mm512_cvtepi32_ps(msum[r]), f);
+                _mm512_storeu_ps(o, f);
+            }
+        }
+    }
+
+    impl Kernel for Avx512Kernel {
+        #[inline(always)]
+        unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
+            macro_rules! call {
+                ($mr:literal, $r:expr) => {{
+                    let r = $r;
+                    let a: [&[u8; Q8K_BYTES]; $mr] = std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
+                    let p: [[i32; 4]; $mr] =
+                        std::array::from_fn(|i| ctx.bsp[(r0 + r + i) * ctx.kb + b]);
+                    // SAFETY: the caller guarantees AVX-512F/BW/VNNI and FMA.
+                    unsafe { tile512::<$mr>(tile, a, p, &mut facc[r * NR..(r + $mr) * NR]) }
+                }};
+            }
+            let mut r = 0;
+            while r + 8 <= rows {
+                call!(8, r);
+                r += 8;
+            }
+            match rows - r {
+                1 => call!(1, r),
+                2 => call!(2, r),
+                3 => call!(3, r),
+                4 => call!(4, r),
+                5 => call!(5, r),
+                6 => call!(6, r),
+                7 => call!(7, r),
+                _ => {}
+            }
+        }
+    }
+
+    struct Avx2Kernel;
+
+    /// `MR` activation rows × 16 weight rows (two 8-lane halves) × one super-block.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tile256<const MR: usize>(tile: &Tile, a: [&[u8; Q8K_BYTES]; MR], pairs: [[i32; 4]; MR], out: &mut [f32]) {
+        let out = &mut out[..MR * NR];
+        // SAFETY (all loads/stores in this function): `Tile` is `#[repr(C, align(64))]` with
+        // 64-byte rows, so each 8-lane half (`.as_ptr().add(8)`) is 32-byte aligned and in
+        // bounds; `out` holds MR × 16 f32 (unaligned loads/stores).
+        unsafe {
+            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+            for s in 0..8 {
+                // Each lane's scale in both i16 halves, for vpmaddwd against the i16 pairs.
+                let sc: [__m256i; 2] = std::array::from_fn(|h| {
+                    let x = _mm256_load_si256(tile.sc[s].as_ptr().add(8 * h).cast());
+                    _mm256_or_si256(x, _mm256_slli_epi32::<16>(x))
+                });
+                for t in 0..8 {
+                    let g = 8 * s + t;
+                    let w0 = _mm256_load_si256(tile.qs[g].as_ptr().cast());
+                    let w1 = _mm256_load_si256(tile.qs[g].as_ptr().add(8).cast());
+                    for r in 0..MR {
+                        let av = _mm256_set1_epi32(act_group(a[r], g));
+                        // u5 × i8 pair sums are ≤ 2·31·128 < 2^15: no saturation.
+                        let p0 = _mm256_maddubs_epi16(w0, av);
+                        let p1 = _mm256_maddubs_epi16(w1, av);
+                        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(p0, sc[0]));
+                        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(p1, sc[1]));
+                    }
+                }
+            }
+            let mut msum = [[_mm256_setzero_si256(); 2]; MR];
+            for p in 0..4 {
+                for h in 0..2 {
+                    let mn = _mm256_load_si256(tile.mn[p].as_ptr().add(8 * h).cast());
+                    for r in 0..MR {
+                        let bs = _mm256_set1_epi32(pairs[r][p]);
+                        msum[r][h] = _mm256_add_epi32(msum[r][h], _mm256_madd_epi16(mn, bs));
+                    }
+                }
+            }
+            for h in 0..2 {
+                let dw = _mm256_load_ps(tile.d.as_ptr().add(8 * h));
+                let dmw = _mm256_load_ps(tile.dmin.as_ptr().add(8 * h));
+                for r in 0..MR {
+                    let ad = _mm256_set1_ps(act_d(a[r]));
+                    let o = out.as_mut_ptr().add(r * NR + 8 * h);
+                    let mut f = _mm256_loadu_ps(o);
+                    f = _mm256_fmadd_ps(_mm256_mul_ps(dw, ad), _mm256_cvtepi32_ps(acc[r][h]), f);
+                    f = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, ad), _mm256_cvtepi32_ps(msum[r][h]), f);
+                    _mm256_storeu_ps(o, f);
+                }
+            }
+        }
+    }
+
+    impl Kernel for Avx2Kernel {
+        #[inline(always)]
+        unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
+            macro_rules! call {
+                ($mr:literal, $r:expr) => {{
+                    let r = $r;
+                    let a: [&[u8; Q8K_BYTES]; $mr] = std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
+                    let p: [[i32; 4]; $mr] =
+                        std::array::from_fn(|i| ctx.bsp[(r0 + r + i) * ctx.kb + b]);
+                    // SAFETY: the caller guarantees AVX2 and FMA.
+                    unsafe { tile256::<$mr>(tile, a, p, &mut facc[r * NR..(r + $mr) * NR]) }
+                }};
+            }
+            let mut r = 0;
+            while r + 4 <= rows {
+                call!(4, r);
+                r += 4;
+            }
+            match rows - r {
+                1 => call!(1, r),
+                2 => call!(2, r),
+                3 => call!(3, r),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::k_quants::matmul;
+
+    fn rng(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+    }
+
+    fn weights(n: usize, k: usize, seed: u64) -> Vec<BlockQ5K> {
+        let mut r = rng(seed);
+        let w: Vec<f32> = (0..n * k).map(|_| r()).collect();
+        let mut blocks = vec![BlockQ5K::zeros(); n * k / QK];
+        BlockQ5K::from_float(&w, &mut blocks);
+        blocks
+    }
+
+    /// Largest |ours − candle| relative to max(|candle|, mean |candle|) (a result near zero
+    /// from cancellation is judged against the matrix's scale).
+    fn max_rel_err(ours: &[f32], theirs: &[f32]) -> f32 {
+        let mean = theirs.iter().map(|x| x.abs()).sum::<f32>() / theirs.len().max(1) as f32;
+        ours.iter()
+            .zip(theirs)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(mean).max(f32::MIN_POSITIVE))
+            .fold(0.0, f32::max)
+    }
+
+    fn check(path: Q5kPath, m: usize, k: usize, n: usize, row_block: Option<usize>) {
+        let w = weights(n, k, (m * 31 + k * 7 + n) as u64);
+        let mut r = rng(m as u64 + 99);
+        let lhs: Vec<f32> = (0..m * k).map(|_| r() * 3.0).collect();
+        let mut want = vec![0f32; m * n];
+        matmul::<BlockQ5K>((m, k, n), &lhs, &w, &mut want).unwrap();
+        let mut got = vec![f32::NAN; m * n];
+        matmul_inner(path, m, k, n, &lhs, &w, &mut got, row_block).unwrap();
+        let err = max_rel_err(&got, &want);
+        assert!(
+            err <= 1e-5,
+            "{path:?} m={m} k={k} n={n} rb={row_block:?}: max rel err {err}"
+        );
+    }
+
+    const SHAPES: &[(usize, usize, usize)] = &[
+        (1, 256, 1),
+        (1, 512, 17),
+        (2, 256, 16),
+        (3, 768, 33),
+        (5, 256, 7),
+        (8, 1024, 64),
+        (9, 512, 48),
+        (13, 256, 47),
+        (16, 1024, 20),
+        (31, 512, 35),
+        (64, 256, 40),
+        (70, 1024, 31),
+    ];
+
+    fn check_path(path: Q5kPath) {
+        if !path.available() {
+            eprintln!("skipping {path:?}: not supported by this CPU");
+            return;
+        }
+        for &(m, k, n) in SHAPES {
+            check(path, m, k, n, None);
+        }
+        // Several row blocks, including a ragged last one.
+        check(path, 37, 512, 33, Some(8));
+        check(path, 37, 512, 33, Some(16));
+    }
+
+    #[test]
+    fn scalar_matches_candle() {
+        check_path(Q5kPath::Scalar);
+    }
+
+    #[test]
+    fn avx2_matches_candle() {
+        check_path(Q5kPath::Avx2);
+    }
+
+    #[test]
+    fn avx512_vnni_matches_candle() {
+        check_path(Q5kPath::Avx512Vnni);
+    }
+
+    #[test]
+    fn default_entry_matches_candle() {
+        for &(m, k, n) in &[(1, 512, 35), (4, 256, 16), (17, 512, 50)] {
+            let w = weights(n, k, 5);
+            let mut r = rng(7);
+            let lhs: Vec<f32> = (0..m * k).map(|_| r()).collect();
+            let mut want = vec![0f32; m * n];
+            matmul::<BlockQ5K>((m, k, n), &lhs, &w, &mut want).unwrap();
+            let mut got = vec![0f32; m * n];
+            matmul_q5k(m, k, n, &lhs, &w, &mut got).unwrap();
+            assert!(max_rel_err(&got, &want) <= 1e-5);
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let w = weights(2, 256, 1);
+        let lhs = vec![0f32; 256];
+        let mut dst = vec![0f32; 2];
+        assert!(matmul_q5k(1, 255, 2, &lhs[..255], &w, &mut dst).is_err());
+        assert!(matmul_q5k(1, 256, 2, &lhs[..200], &w, &mut dst).is_err());
+        assert!(matmul_q5k(1, 256, 3, &lhs, &w, &mut dst).is_err());
+        assert!(matmul_q5k(1, 256, 2, &lhs, &w, &mut dst[..1]).is_err());
+        assert!(matmul_q5k(usize::MAX, 256, 2, &lhs, &w, &mut dst).is_err());
+        // Empty shapes are fine.
+        assert!(matmul_q5k(0, 256, 2, &[], &w, &mut []).is_ok());
+        let mut zero = vec![1f32; 2];
+        assert!(matmul_q5k_with(Q5kPath::Scalar, 1, 0, 2, &[], &[], &mut zero).is_ok());
+        assert_eq!(zero, [0.0, 0.0]);
+    }
+}
