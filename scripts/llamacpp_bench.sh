@@ -20,15 +20,20 @@ THREADS="${THREADS:-2}"; REPS="${REPS:-3}"
 [ -x /usr/bin/time ] || { echo "llamacpp_bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
 
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
+# llama.cpp's OpenMP threads spin-wait: with other jobs on the 2 cores its numbers swing by 10-100x, so the
+# 1-minute load average before/after is reported with the result (judge runs with load > ~0.5 as unreliable).
+LOAD_BEFORE="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo null)"
 if ! /usr/bin/time -v -o "$TMP/time.txt" "$BIN" -m "$MODEL" -p "$P" -n "$N" -t "$THREADS" -r "$REPS" -o json "$@" \
         > "$TMP/bench.json" 2> "$TMP/stderr.txt"; then
     echo "llamacpp_bench: llama-bench failed:" >&2; tail -n 30 "$TMP/stderr.txt" >&2; cat "$TMP/time.txt" >&2 || true
     exit 1
 fi
 
-python3 - "$TMP/bench.json" "$TMP/time.txt" "$MODEL" "$P" "$N" <<'PY'
+LOAD_AFTER="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo null)"
+
+python3 - "$TMP/bench.json" "$TMP/time.txt" "$MODEL" "$P" "$N" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY'
 import json, re, statistics, sys
-bench, timef, model, p, n = sys.argv[1:6]
+bench, timef, model, p, n, load_before, load_after = sys.argv[1:8]
 rows = json.load(open(bench))
 rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(timef).read()).group(1))
 out = {"engine": "llama.cpp", "prefill_tok_s": None, "decode_tok_s": None, "peak_rss_bytes": rss_kb * 1024}
@@ -42,6 +47,7 @@ out.update({"model": model, "prompt_tokens": int(p), "gen_tokens": int(n), **sam
             "n_threads": first.get("n_threads"), "repetitions": len(first.get("samples_ts", [])),
             "model_size_bytes": first.get("model_size"), "build_commit": first.get("build_commit"),
             "type_k": first.get("type_k"), "n_batch": first.get("n_batch"), "n_ubatch": first.get("n_ubatch"),
-            "flash_attn": first.get("flash_attn"), "repack": first.get("repack", first.get("no_repack"))})
+            "flash_attn": first.get("flash_attn"), "repack": first.get("repack", first.get("no_repack")),
+            "loadavg_1min_before": json.loads(load_before), "loadavg_1min_after": json.loads(load_after)})
 print(json.dumps(out))
 PY

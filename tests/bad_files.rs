@@ -19,6 +19,7 @@ fn load(path: &Path) -> Result<Engine, EngineError> {
     Engine::load(&EngineOptions {
         model: path.to_path_buf(),
         tokenizer_json: None,
+        ..Default::default()
     })
 }
 

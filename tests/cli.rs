@@ -323,6 +323,7 @@ fn logits_writes_an_npy_of_tokens_by_vocabulary() {
     let engine = Engine::load(&EngineOptions {
         model,
         tokenizer_json: None,
+        ..Default::default()
     })
     .expect("load tiny-q8_0");
     let expected: Vec<f32> = engine.logits(&[1, 415]).expect("logits").concat();

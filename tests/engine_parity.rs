@@ -12,6 +12,7 @@ fn engine(quant: &str) -> Engine {
     Engine::load(&EngineOptions {
         model: tiny_gguf(quant),
         tokenizer_json: None,
+        ..Default::default()
     })
     .unwrap_or_else(|e| panic!("loading tiny-{quant}: {e}"))
 }

@@ -21,6 +21,7 @@ fn engine_at(path: &Path) -> Engine {
     Engine::load(&EngineOptions {
         model: path.to_path_buf(),
         tokenizer_json: None,
+        ..Default::default()
     })
     .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
 }
@@ -81,13 +82,13 @@ fn outputs(completions: &[Completion]) -> Vec<(Vec<u32>, String)> {
 
 /// Runs `generate_n` and checks its stream: the sink sees every token of every sample
 /// (the end-of-sequence token included), and each sample's deltas concatenate to its
-/// final text. Returns the completions and all deltas of each sample.
+/// final text. Returns the completions.
 fn generate_streamed(
     engine: &Engine,
     prompt: &[u32],
     params: &GenerationParams,
     n: usize,
-) -> (Vec<Completion>, Vec<Vec<String>>) {
+) -> Vec<Completion> {
     let mut deltas: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); n];
     let completions = engine
@@ -102,12 +103,7 @@ fn generate_streamed(
     for (i, c) in completions.iter().enumerate() {
         let mut expected_tokens = c.ids.clone();
         if c.finish_reason == FinishReason::Eos {
-            expected_tokens.push(
-                tokens[i]
-                    .last()
-                    .copied()
-                    .expect("the EOS token was streamed"),
-            );
+            expected_tokens.extend(engine.tokenizer().eos_id());
         }
         assert_eq!(tokens[i], expected_tokens, "sample {i}: streamed tokens");
         assert_eq!(
@@ -123,7 +119,7 @@ fn generate_streamed(
             );
         }
     }
-    (completions, deltas)
+    completions
 }
 
 /// Same seed ⇒ same ids and text; different seeds ⇒ different outputs.
@@ -218,6 +214,12 @@ fn sampled_samples_differ_and_one_sample_is_generate() {
         outputs(&[single]),
         "generate_n(n = 1) differs from generate with the same seed"
     );
+    // Sample i draws from random stream i whatever the batch size: sample 0 of 5 is the
+    // only sample of 1.
+    assert_eq!(
+        one[0], samples[0],
+        "sample 0 of 5 differs from the only sample of 1"
+    );
 }
 
 #[test]
@@ -256,7 +258,7 @@ fn stop_string_cuts_the_text_right_before_it() {
 
     let mut params = greedy(12);
     params.stop = vec![stop.clone()];
-    let (completions, _) = generate_streamed(&engine, &prompt, &params, 1);
+    let completions = generate_streamed(&engine, &prompt, &params, 1);
     let stopped = &completions[0];
     assert_eq!(
         stopped.finish_reason,
@@ -274,6 +276,65 @@ fn stop_string_cuts_the_text_right_before_it() {
         "the stopped ids {:?} are not a shorter prefix of {:?}",
         stopped.ids,
         full.ids
+    );
+}
+
+#[test]
+fn samples_that_stop_early_leave_the_others_unchanged() {
+    // Sample i draws from random stream i, so a stop string may only cut samples short:
+    // the rows that go on decoding keep their own KV cache, routing and logits.
+    let engine = engine("q8_0");
+    let prompt = prompt_ids("en");
+    let mut params = sampled(13, 10);
+    let free = generate_n(&engine, &prompt, &params, 4);
+    let chars: Vec<char> = free[0].text.chars().collect();
+    assert!(
+        chars.len() >= 12,
+        "sample 0 too short to cut: {:?}",
+        free[0].text
+    );
+    let stop: String = chars[chars.len() / 2..chars.len() / 2 + 3].iter().collect();
+    params.stop = vec![stop.clone()];
+    let stopped = generate_n(&engine, &prompt, &params, 4);
+    assert_eq!(
+        stopped[0].finish_reason,
+        FinishReason::Stop,
+        "sample 0 did not stop at {stop:?}"
+    );
+    let mut unaffected = 0;
+    for (i, (f, s)) in free.iter().zip(&stopped).enumerate() {
+        match f.text.find(&stop) {
+            Some(cut) => {
+                assert_eq!(
+                    s.finish_reason,
+                    FinishReason::Stop,
+                    "sample {i} did not stop at {stop:?}"
+                );
+                assert_eq!(
+                    s.text,
+                    f.text[..cut],
+                    "sample {i}: text not cut right before {stop:?}"
+                );
+                assert!(
+                    f.ids.starts_with(&s.ids),
+                    "sample {i}: {:?} is not a prefix of {:?}",
+                    s.ids,
+                    f.ids
+                );
+            }
+            None => {
+                unaffected += 1;
+                assert_eq!(
+                    (&s.ids, &s.text),
+                    (&f.ids, &f.text),
+                    "sample {i} changed when others stopped"
+                );
+            }
+        }
+    }
+    assert!(
+        unaffected > 0,
+        "every sample contains {stop:?}: nothing checks the rows that go on"
     );
 }
 
@@ -299,7 +360,7 @@ fn streaming_byte_fallback_output_never_splits_a_character() {
     params.sampling.top_k = 0;
     params.sampling.top_p = 1.0;
     params.stop = vec!["ל".to_string()];
-    let (completions, _) = generate_streamed(&engine, &[1, 4, 9, 10], &params, 6);
+    let completions = generate_streamed(&engine, &[1, 4, 9, 10], &params, 6);
     let byte_tokens = completions
         .iter()
         .flat_map(|c| &c.ids)

@@ -42,6 +42,7 @@ fn smollm2_chat_prompt_tokenizes_and_continues_like_llamacpp() {
     let engine = Engine::load(&EngineOptions {
         model: model_path(),
         tokenizer_json: None,
+        ..Default::default()
     })
     .expect("load SmolLM2");
     let fx = fixture();

@@ -7,13 +7,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use sofer::engine::sampler::SamplingParams;
-use sofer::engine::{Engine, EngineOptions, GenerationParams};
+use sofer::engine::{Engine, GenerationParams};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// The GGUF model file.
-    #[arg(long, env = "SOFER_MODEL")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: super::ModelArgs,
     /// Prompt length for the prefill measurement.
     #[arg(long, default_value_t = 256)]
     prompt_tokens: usize,
@@ -38,6 +37,7 @@ pub struct BenchArgs {
 struct BenchReport {
     engine: &'static str,
     model: PathBuf,
+    repack: bool,
     threads: usize,
     prompt_tokens: usize,
     gen_tokens: usize,
@@ -65,10 +65,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "`--prompt-tokens` must be at least 1"
     );
     anyhow::ensure!(args.repetitions > 0, "`--repetitions` must be at least 1");
-    let engine = Engine::load(&EngineOptions {
-        model: args.model.clone(),
-        tokenizer_json: None,
-    })?;
+    let engine = Engine::load(&args.model.engine_options())?;
     let vocab = engine.info().config.vocab_size as u32;
     // A fixed, varied prompt of ordinary tokens (ids past the byte and control pieces).
     let prompt: Vec<u32> = (0..args.prompt_tokens as u32)
@@ -141,7 +138,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let report = BenchReport {
         engine: "sofer",
-        model: args.model,
+        model: args.model.model.clone(),
+        repack: args.model.repack,
         threads: args
             .threads
             .unwrap_or_else(candle_core::utils::get_num_threads),

@@ -39,6 +39,24 @@ pub struct ModelArgs {
     /// A tokenizer.json to use instead of the tokenizer embedded in the GGUF.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// Keep candle's repacked copies of Q4_K/Q6_K weights: faster prompts, up to ~2x memory.
+    #[arg(long)]
+    pub repack: bool,
+}
+
+impl ModelArgs {
+    /// Engine options for these flags.
+    pub fn engine_options(&self) -> sofer::engine::EngineOptions {
+        sofer::engine::EngineOptions {
+            model: self.model.clone(),
+            tokenizer_json: self.tokenizer.clone(),
+            weight_kernels: if self.repack {
+                sofer::engine::model::WeightKernels::Repacked
+            } else {
+                sofer::engine::model::WeightKernels::Compact
+            },
+        }
+    }
 }
 
 /// Sets up `tracing` to stderr.

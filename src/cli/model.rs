@@ -13,7 +13,7 @@ use sofer::engine::gguf::GgufFile;
 use sofer::engine::sampler::SamplingParams;
 use sofer::engine::synth::{self, SynthSpec};
 use sofer::engine::tokenizer::Tokenizer;
-use sofer::engine::{Engine, EngineOptions, GenerationParams, Generator, ModelInfo};
+use sofer::engine::{Engine, GenerationParams, Generator, ModelInfo};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
@@ -129,10 +129,7 @@ impl PromptInput {
 }
 
 fn load(model: &ModelArgs) -> anyhow::Result<Engine> {
-    Ok(Engine::load(&EngineOptions {
-        model: model.model.clone(),
-        tokenizer_json: model.tokenizer.clone(),
-    })?)
+    Ok(Engine::load(&model.engine_options())?)
 }
 
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {

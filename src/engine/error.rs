@@ -108,7 +108,26 @@ pub enum EngineError {
     Cancelled,
     /// A tensor operation failed (a bug or an exhausted resource, never bad input).
     #[error("model computation failed: {0}")]
-    Compute(#[from] candle_core::Error),
+    Compute(candle_core::Error),
+}
+
+impl From<candle_core::Error> for EngineError {
+    fn from(err: candle_core::Error) -> Self {
+        Self::Compute(without_backtrace(err))
+    }
+}
+
+/// candle wraps errors in `WithBacktrace` when `RUST_BACKTRACE` is set, and its message
+/// then carries the whole backtrace; users get the error itself.
+pub fn without_backtrace(err: candle_core::Error) -> candle_core::Error {
+    match err {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        candle_core::Error::Context { inner, context } => candle_core::Error::Context {
+            inner: Box::new(without_backtrace(*inner)),
+            context,
+        },
+        other => other,
+    }
 }
 
 /// Shorthand used throughout the engine.

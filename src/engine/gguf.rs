@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::quantized::k_quants::{
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
+    BlockQ8K, BlockQ8_0, BlockQ8_1, GgmlType,
+};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor, QuantizedType};
 use candle_core::Device;
 
-use super::error::{EngineError, Result};
+use super::error::{without_backtrace, EngineError, Result};
 
 /// An open GGUF file: its parsed header and a handle to read tensor data from.
 pub struct GgufFile {
@@ -49,8 +53,8 @@ impl GgufFile {
         }
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let mut reader = BufReader::new(file);
-        let content =
-            Content::read(&mut reader).map_err(|e| classify_header_error(path, file_size, e))?;
+        let content = Content::read(&mut reader)
+            .map_err(|e| classify_header_error(path, file_size, without_backtrace(e)))?;
         let gguf = Self {
             path: path.to_path_buf(),
             content,
@@ -221,20 +225,117 @@ impl GgufFile {
     ) -> Result<QTensor> {
         let info = &self.content.tensor_infos[name];
         let start = self.content.tensor_data_offset + info.offset + offset_in_tensor;
-        let mut data = vec![0u8; len as usize];
-        {
-            let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-            reader
-                .seek(SeekFrom::Start(start))
-                .and_then(|_| reader.read_exact(&mut data))
-                .map_err(|source| EngineError::Io {
-                    path: self.path.clone(),
-                    source,
-                })?;
+        let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let io = |source| EngineError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        reader.seek(SeekFrom::Start(start)).map_err(io)?;
+        let storage = read_storage(&mut *reader, dtype, len as usize).map_err(io)?;
+        if !matches!(device, Device::Cpu) {
+            let bytes = storage.as_bytes().to_vec();
+            let storage = QStorage::from_data(Cow::Owned(bytes), device, dtype)?;
+            return Ok(QTensor::new(storage, dims)?);
         }
-        let storage = QStorage::from_data(Cow::Owned(data), device, dtype)?;
-        Ok(QTensor::new(storage, dims)?)
+        Ok(QTensor::new(QStorage::Cpu(storage.into_boxed()), dims)?)
     }
+}
+
+/// Tensor data read straight into candle's block vectors (no intermediate byte copy, so
+/// loading never holds a tensor twice).
+enum BlockStorage {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+    Bf16(Vec<half::bf16>),
+    Q4_0(Vec<BlockQ4_0>),
+    Q4_1(Vec<BlockQ4_1>),
+    Q5_0(Vec<BlockQ5_0>),
+    Q5_1(Vec<BlockQ5_1>),
+    Q8_0(Vec<BlockQ8_0>),
+    Q8_1(Vec<BlockQ8_1>),
+    Q2K(Vec<BlockQ2K>),
+    Q3K(Vec<BlockQ3K>),
+    Q4K(Vec<BlockQ4K>),
+    Q5K(Vec<BlockQ5K>),
+    Q6K(Vec<BlockQ6K>),
+    Q8K(Vec<BlockQ8K>),
+}
+
+macro_rules! each_storage {
+    ($s:expr, $v:ident => $body:expr) => {
+        match $s {
+            BlockStorage::F32($v) => $body,
+            BlockStorage::F16($v) => $body,
+            BlockStorage::Bf16($v) => $body,
+            BlockStorage::Q4_0($v) => $body,
+            BlockStorage::Q4_1($v) => $body,
+            BlockStorage::Q5_0($v) => $body,
+            BlockStorage::Q5_1($v) => $body,
+            BlockStorage::Q8_0($v) => $body,
+            BlockStorage::Q8_1($v) => $body,
+            BlockStorage::Q2K($v) => $body,
+            BlockStorage::Q3K($v) => $body,
+            BlockStorage::Q4K($v) => $body,
+            BlockStorage::Q5K($v) => $body,
+            BlockStorage::Q6K($v) => $body,
+            BlockStorage::Q8K($v) => $body,
+        }
+    };
+}
+
+impl BlockStorage {
+    fn as_bytes(&self) -> &[u8] {
+        each_storage!(self, v => bytes_of(v))
+    }
+
+    fn into_boxed(self) -> Box<dyn QuantizedType> {
+        each_storage!(self, v => Box::new(v))
+    }
+}
+
+fn read_storage(
+    reader: &mut impl Read,
+    dtype: GgmlDType,
+    len: usize,
+) -> std::io::Result<BlockStorage> {
+    Ok(match dtype {
+        GgmlDType::F32 => BlockStorage::F32(read_blocks(reader, len)?),
+        GgmlDType::F16 => BlockStorage::F16(read_blocks(reader, len)?),
+        GgmlDType::BF16 => BlockStorage::Bf16(read_blocks(reader, len)?),
+        GgmlDType::Q4_0 => BlockStorage::Q4_0(read_blocks(reader, len)?),
+        GgmlDType::Q4_1 => BlockStorage::Q4_1(read_blocks(reader, len)?),
+        GgmlDType::Q5_0 => BlockStorage::Q5_0(read_blocks(reader, len)?),
+        GgmlDType::Q5_1 => BlockStorage::Q5_1(read_blocks(reader, len)?),
+        GgmlDType::Q8_0 => BlockStorage::Q8_0(read_blocks(reader, len)?),
+        GgmlDType::Q8_1 => BlockStorage::Q8_1(read_blocks(reader, len)?),
+        GgmlDType::Q2K => BlockStorage::Q2K(read_blocks(reader, len)?),
+        GgmlDType::Q3K => BlockStorage::Q3K(read_blocks(reader, len)?),
+        GgmlDType::Q4K => BlockStorage::Q4K(read_blocks(reader, len)?),
+        GgmlDType::Q5K => BlockStorage::Q5K(read_blocks(reader, len)?),
+        GgmlDType::Q6K => BlockStorage::Q6K(read_blocks(reader, len)?),
+        GgmlDType::Q8K => BlockStorage::Q8K(read_blocks(reader, len)?),
+    })
+}
+
+fn read_blocks<T: GgmlType>(reader: &mut impl Read, len: usize) -> std::io::Result<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    if !len.is_multiple_of(size) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{len} bytes is not a whole number of {:?} blocks", T::DTYPE),
+        ));
+    }
+    let mut blocks = vec![T::zeros(); len / size];
+    // SAFETY: ggml blocks are plain-old-data structs of integers and halves, valid for
+    // any bit pattern; the byte view covers exactly the vector's initialized elements.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, len) };
+    reader.read_exact(bytes)?;
+    Ok(blocks)
+}
+
+fn bytes_of<T>(v: &[T]) -> &[u8] {
+    // SAFETY: reading the initialized elements of a slice as bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
 }
 
 /// Bytes a tensor of this type and shape occupies.
@@ -286,9 +387,11 @@ fn classify_header_error(path: &Path, file_size: u64, err: candle_core::Error) -
         .strip_prefix("unknown dtype for tensor ")
         .and_then(|s| s.trim().parse::<u32>().ok())
     {
+        let tensor = first_tensor_of_type(&path, id)
+            .unwrap_or_else(|_| "(unreadable tensor table)".to_string());
         return EngineError::UnsupportedQuantization {
             path,
-            tensor: "(in header)".to_string(),
+            tensor,
             dtype: format!("ggml type {id} ({})", ggml_type_name(id)),
         };
     }
@@ -302,5 +405,95 @@ fn classify_header_error(path: &Path, file_size: u64, err: candle_core::Error) -
         }
     } else {
         EngineError::Malformed { path, detail: msg }
+    }
+}
+
+/// Walks the header (which candle stops reading at the first unknown type) to name the
+/// first tensor stored as ggml type `type_id`.
+fn first_tensor_of_type(path: &Path, type_id: u32) -> std::io::Result<String> {
+    let mut r = BufReader::new(File::open(path)?);
+    let mut magic_version = [0u8; 8];
+    r.read_exact(&mut magic_version)?;
+    let tensors = read_u64(&mut r)?;
+    let kvs = read_u64(&mut r)?;
+    for _ in 0..kvs {
+        skip_string(&mut r)?;
+        let ty = read_u32(&mut r)?;
+        skip_value(&mut r, ty)?;
+    }
+    for _ in 0..tensors {
+        let name = read_string(&mut r)?;
+        let n_dims = read_u32(&mut r)?;
+        r.seek_relative(8 * n_dims as i64)?;
+        let ty = read_u32(&mut r)?;
+        read_u64(&mut r)?;
+        if ty == type_id {
+            return Ok(name);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "no such tensor",
+    ))
+}
+
+fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_string(r: &mut impl Read) -> std::io::Result<String> {
+    let len = read_u64(r)?;
+    if len > 1 << 20 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "name too long",
+        ));
+    }
+    let mut b = vec![0u8; len as usize];
+    r.read_exact(&mut b)?;
+    Ok(String::from_utf8_lossy(&b).into_owned())
+}
+
+fn skip_string(r: &mut BufReader<File>) -> std::io::Result<()> {
+    let len = read_u64(r)?;
+    r.seek_relative(len as i64)
+}
+
+fn skip_value(r: &mut BufReader<File>, ty: u32) -> std::io::Result<()> {
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "unknown value type");
+    match ty {
+        8 => skip_string(r),
+        9 => {
+            let elem = read_u32(r)?;
+            let n = read_u64(r)?;
+            match elem {
+                8 | 9 => (0..n).try_for_each(|_| skip_value(r, elem)),
+                _ => {
+                    let size = scalar_size(elem).ok_or_else(bad)?;
+                    let bytes = i64::try_from(n.saturating_mul(size)).map_err(|_| bad())?;
+                    r.seek_relative(bytes)
+                }
+            }
+        }
+        _ => r.seek_relative(scalar_size(ty).ok_or_else(bad)? as i64),
+    }
+}
+
+/// Bytes of a scalar GGUF value type.
+fn scalar_size(ty: u32) -> Option<u64> {
+    match ty {
+        0 | 1 | 7 => Some(1),
+        2 | 3 => Some(2),
+        4..=6 => Some(4),
+        10..=12 => Some(8),
+        _ => None,
     }
 }

@@ -11,7 +11,7 @@ use super::error::{EngineError, Result};
 use super::generate::{self, Completion, GenerationParams, GenerationTimings, Generator, Sink};
 use super::gguf::{tensor_bytes, GgufFile};
 use super::model::expert_usage::ExpertUsageSnapshot;
-use super::model::{ExpertLayout, Model};
+use super::model::{ExpertLayout, Model, WeightKernels};
 use super::tokenizer::Tokenizer;
 
 /// Tensors of one storage type in a file.
@@ -107,12 +107,14 @@ fn file_type_name(id: u32) -> String {
 }
 
 /// Where the engine's model and tokenizer come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     /// The GGUF model file.
     pub model: PathBuf,
     /// A `tokenizer.json` to use instead of the one embedded in the GGUF.
     pub tokenizer_json: Option<PathBuf>,
+    /// Which kernels quantized weights use (memory vs prompt speed).
+    pub weight_kernels: WeightKernels,
 }
 
 /// A model and its tokenizer, loaded and ready to generate.
@@ -138,7 +140,12 @@ impl Engine {
                 info.config.vocab_size
             )));
         }
-        let model = Model::load(&gguf, info.config.clone(), &Device::Cpu)?;
+        let model = Model::load(
+            &gguf,
+            info.config.clone(),
+            options.weight_kernels,
+            &Device::Cpu,
+        )?;
         tracing::info!(
             path = %options.model.display(),
             arch = %info.config.architecture,

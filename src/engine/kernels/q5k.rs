@@ -393,6 +393,16 @@ fn run_range(path: Q5kPath, ctx: &Ctx, range: std::ops::Range<usize>) {
 /// A kernel: adds the products of one tile with rows `r0..r0+rows` (super-block `b`) into
 /// `facc` (`rows × NR`).
 trait Kernel {
+    /// Unpacks super-block `b` of weight rows `c0..c0+nc` into `tile` (`raw` is scratch).
+    ///
+    /// # Safety
+    /// The CPU must support the kernel's target features.
+    #[inline(always)]
+    unsafe fn prepare(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
+        fill_raw(ctx.w, ctx.kb, c0, nc, b, raw);
+        unpack(raw, tile);
+    }
+
     /// # Safety
     /// The CPU must support the kernel's target features.
     unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]);
@@ -424,10 +434,11 @@ unsafe fn run_items_generic<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>)
         let facc = &mut facc[..rows * NR];
         facc.fill(0.0);
         for b in 0..ctx.kb {
-            fill_raw(ctx.w, ctx.kb, c0, nc, b, &mut raw);
-            unpack(&raw, &mut tile);
             // SAFETY: forwarded from this function's contract.
-            unsafe { K::rows(&tile, ctx, r0, rows, b, facc) };
+            unsafe {
+                K::prepare(ctx, c0, nc, b, &mut raw, &mut tile);
+                K::rows(&tile, ctx, r0, rows, b, facc);
+            }
         }
         for r in 0..rows {
             let out = &facc[r * NR..r * NR + nc];
@@ -498,7 +509,9 @@ impl Kernel for ScalarKernel {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{act_block, run_items_generic, Ctx, Kernel, Tile, NR, Q8K_BYTES, Q8K_QS};
+    use super::{
+        act_block, run_items_generic, Ctx, Kernel, Raw, Tile, NR, Q5K_BYTES, Q8K_BYTES, Q8K_QS,
+    };
     use std::arch::x86_64::*;
 
     /// # Safety
@@ -577,7 +590,174 @@ mod x86 {
         }
     }
 
+    /// Transposes 16 rows × 16 words (`rows[r]` = word c of row r) into 16 columns × 16 rows.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(rows: &mut [__m512i; 16]) {
+        // Four block-swap levels (8, 4, 2, 1): M'[r][c] = M[r^b][c^b] where bit b of r and c
+        // differ. `vpermt2d` index: 0..16 picks from `a` (row r), 16..32 from `bb` (row r+b).
+        for b in [8usize, 4, 2, 1] {
+            let lo: [i32; 16] = std::array::from_fn(|c| {
+                if c & b == 0 { c as i32 } else { 16 + (c ^ b) as i32 }
+            });
+            let hi: [i32; 16] = std::array::from_fn(|c| {
+                if c & b != 0 { 16 + c as i32 } else { (c ^ b) as i32 }
+            });
+            // SAFETY: loading 16 i32 from 16-element arrays.
+            let (lo, hi) = unsafe {
+                (
+                    _mm512_loadu_si512(lo.as_ptr().cast()),
+                    _mm512_loadu_si512(hi.as_ptr().cast()),
+                )
+            };
+            for r in 0..16 {
+                if r & b == 0 {
+                    let (a, bb) = (rows[r], rows[r + b]);
+                    rows[r] = _mm512_permutex2var_epi32(a, lo, bb);
+                    rows[r + b] = _mm512_permutex2var_epi32(a, hi, bb);
+                }
+            }
+        }
+    }
+
+    /// Gathers super-block `b` of 16 weight rows as transposed words and unpacks them.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
+    fn prepare512(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
+        // Lanes past `nc` repeat row c0 (valid memory); their outputs are never stored.
+        let blocks: [&[u8; Q5K_BYTES]; NR] = std::array::from_fn(|lane| {
+            let row = c0 + if lane < nc { lane } else { 0 };
+            let at = (row * ctx.kb + b) * Q5K_BYTES;
+            ctx.w[at..at + Q5K_BYTES]
+                .try_into()
+                .expect("a slice of Q5K_BYTES converts")
+        });
+        for chunk in 0..3 {
+            // SAFETY: each block is 176 bytes = 44 words; chunks 0 and 1 read words 0..32
+            // (128 bytes) in full, chunk 2 reads words 32..44 with a 12-lane mask (masked-off
+            // lanes are not accessed, so nothing past the block is touched).
+            let mut m: [__m512i; 16] = std::array::from_fn(|r| unsafe {
+                let p = blocks[r].as_ptr().add(64 * chunk);
+                if chunk < 2 {
+                    _mm512_loadu_si512(p.cast())
+                } else {
+                    _mm512_maskz_loadu_epi32(0x0FFF, p.cast())
+                }
+            });
+            transpose16(&mut m);
+            let words = if chunk < 2 { 16 } else { 12 };
+            for (i, v) in m.iter().enumerate().take(words) {
+                // SAFETY: `raw.0[16·chunk + i]` is a 64-byte aligned row of 16 u32 (Raw is
+                // `align(64)`), and 16·chunk + i < 44.
+                unsafe { _mm512_store_si512(raw.0[16 * chunk + i].as_mut_ptr().cast(), *v) };
+            }
+        }
+        // SAFETY: aligned 64-byte loads/stores of `Raw` and `Tile` rows (both `align(64)`, each
+        // row 16 × 4 bytes), plus a 32-byte unaligned store into `tile.d`/`tile.dmin` halves.
+        unsafe {
+            let ld = |u: usize| _mm512_load_si512(raw.0[u].as_ptr().cast());
+            let st = |dst: &mut [u32; NR], v: __m512i| _mm512_store_si512(dst.as_mut_ptr().cast(), v);
+            let dd = ld(0);
+            _mm512_store_ps(tile.d.as_mut_ptr(), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)));
+            _mm512_store_ps(
+                tile.dmin.as_mut_ptr(),
+                _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(dd))),
+            );
+            let (u0, u1, u2) = (ld(1), ld(2), ld(3));
+            let k1 = _mm512_set1_epi32(0x3f3f_3f3f);
+            let k2 = _mm512_set1_epi32(0x0f0f_0f0f);
+            let k3 = _mm512_set1_epi32(0x0303_0303);
+            let ff = _mm512_set1_epi32(0xFF);
+            let sc_lo = _mm512_and_si512(u0, k1);
+            let sc_hi = _mm512_or_si512(
+                _mm512_and_si512(u2, k2),
+                _mm512_slli_epi32::<4>(_mm512_and_si512(_mm512_srli_epi32::<6>(u0), k3)),
+            );
+            let mn_lo = _mm512_and_si512(u1, k1);
+            let mn_hi = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32::<4>(u2), k2),
+                _mm512_slli_epi32::<4>(_mm512_and_si512(_mm512_srli_epi32::<6>(u1), k3)),
+            );
+            let byte = |x: __m512i, s: u32| {
+                _mm512_and_si512(_mm512_srl_epi32(x, _mm_cvtsi32_si128(8 * s as i32)), ff)
+            };
+            for s in 0..4u32 {
+                _mm512_store_si512(tile.sc[s as usize].as_mut_ptr().cast(), byte(sc_lo, s));
+                _mm512_store_si512(tile.sc[s as usize + 4].as_mut_ptr().cast(), byte(sc_hi, s));
+            }
+            // Mins as i16 pairs: bytes (0,1) → (lo, hi) halves, bytes (2,3) likewise.
+            let m_b2 = _mm512_set1_epi32(0x00FF_0000);
+            let pair01 = |x: __m512i| {
+                _mm512_or_si512(
+                    _mm512_and_si512(x, ff),
+                    _mm512_and_si512(_mm512_slli_epi32::<8>(x), m_b2),
+                )
+            };
+            let pair23 = |x: __m512i| pair01(_mm512_srli_epi32::<16>(x));
+            _mm512_store_si512(tile.mn[0].as_mut_ptr().cast(), pair01(mn_lo));
+            _mm512_store_si512(tile.mn[1].as_mut_ptr().cast(), pair23(mn_lo));
+            _mm512_store_si512(tile.mn[2].as_mut_ptr().cast(), pair01(mn_hi));
+            _mm512_store_si512(tile.mn[3].as_mut_ptr().cast(), pair23(mn_hi));
+
+            // 5-bit values: low/high nibbles of qs plus bit 2j / 2j+1 of qh, moved to bit 4.
+            let m0f = k2;
+            let m10 = _mm512_set1_epi32(0x1010_1010);
+            let h: [__m512i; 8] = std::array::from_fn(|t| ld(4 + t));
+            macro_rules! run {
+                ($j:literal, $lo:expr, $hi:expr) => {
+                    for t in 0..8 {
+                        let q = ld(12 + 8 * $j + t);
+                        let lo = _mm512_ternarylogic_epi32::<0xF8>(
+                            _mm512_and_si512(q, m0f),
+                            $lo(h[t]),
+                            m10,
+                        );
+                        let hi = _mm512_ternarylogic_epi32::<0xF8>(
+                            _mm512_and_si512(_mm512_srli_epi32::<4>(q), m0f),
+                            $hi(h[t]),
+                            m10,
+                        );
+                        st(&mut tile.qs[16 * $j + t], lo);
+                        st(&mut tile.qs[16 * $j + 8 + t], hi);
+                    }
+                };
+            }
+            run!(0, |x| _mm512_slli_epi32::<4>(x), |x| _mm512_slli_epi32::<3>(x));
+            run!(1, |x| _mm512_slli_epi32::<2>(x), |x| _mm512_slli_epi32::<1>(x));
+            run!(2, |x| x, |x| _mm512_srli_epi32::<1>(x));
+            run!(3, |x| _mm512_srli_epi32::<2>(x), |x| _mm512_srli_epi32::<3>(x));
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F/BW/VNNI and FMA.
+    #[cfg(test)]
+    pub(super) unsafe fn prepare_avx512(
+        ctx: &Ctx,
+        c0: usize,
+        nc: usize,
+        b: usize,
+        raw: &mut Raw,
+        tile: &mut Tile,
+    ) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { prepare512(ctx, c0, nc, b, raw, tile) }
+    }
+
     impl Kernel for Avx512Kernel {
+        #[inline(always)]
+        unsafe fn prepare(
+            ctx: &Ctx,
+            c0: usize,
+            nc: usize,
+            b: usize,
+            raw: &mut Raw,
+            tile: &mut Tile,
+        ) {
+            // SAFETY: the caller guarantees AVX-512F/BW/VNNI and FMA.
+            unsafe { prepare512(ctx, c0, nc, b, raw, tile) }
+        }
+
         #[inline(always)]
         unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
             macro_rules! call {
@@ -795,6 +975,62 @@ mod tests {
             let mut got = vec![0f32; m * n];
             matmul_q5k(m, k, n, &lhs, &w, &mut got).unwrap();
             assert!(max_rel_err(&got, &want) <= 1e-5);
+        }
+    }
+
+    fn empty_tile() -> Tile {
+        Tile {
+            qs: [[0; NR]; 64],
+            sc: [[0; NR]; 8],
+            mn: [[0; NR]; 4],
+            d: [0.0; NR],
+            dmin: [0.0; NR],
+        }
+    }
+
+    /// Each path's tile unpacking equals the portable one, including a ragged column tile.
+    #[test]
+    fn prepare_paths_agree() {
+        let (n, k) = (21, 512);
+        let w = weights(n, k, 3);
+        let bsp = [[0i32; 4]; 0];
+        let ctx = Ctx {
+            m: 0,
+            n,
+            kb: k / QK,
+            w: q5_bytes(&w),
+            acts: &[],
+            bsp: &bsp,
+            row_block: 1,
+            n_col_tiles: n.div_ceil(NR),
+            dst: SyncPtr(std::ptr::null_mut()),
+        };
+        let mut raw = Raw([[0; NR]; Q5K_WORDS]);
+        for (c0, nc) in [(0, 16), (16, 5)] {
+            for b in 0..k / QK {
+                let mut want = empty_tile();
+                fill_raw(ctx.w, ctx.kb, c0, nc, b, &mut raw);
+                unpack(&raw, &mut want);
+                let mut tiles = vec![];
+                #[cfg(target_arch = "x86_64")]
+                if Q5kPath::Avx512Vnni.available() {
+                    let mut t = empty_tile();
+                    // SAFETY: the features were just checked.
+                    unsafe { x86::prepare_avx512(&ctx, c0, nc, b, &mut raw, &mut t) };
+                    tiles.push(t);
+                }
+                for t in tiles {
+                    for lane in 0..nc {
+                        let col = |x: &[[u32; NR]]| x.iter().map(|r| r[lane]).collect::<Vec<_>>();
+                        let coli = |x: &[[i32; NR]]| x.iter().map(|r| r[lane]).collect::<Vec<_>>();
+                        assert_eq!(col(&t.qs), col(&want.qs), "qs lane {lane} b {b}");
+                        assert_eq!(coli(&t.sc), coli(&want.sc), "sc lane {lane}");
+                        assert_eq!(coli(&t.mn), coli(&want.mn), "mn lane {lane}");
+                        assert_eq!(t.d[lane], want.d[lane]);
+                        assert_eq!(t.dmin[lane], want.dmin[lane]);
+                    }
+                }
+            }
         }
     }
 

@@ -1,28 +1,50 @@
-//! Matrix products against GGUF weights. Most types go through candle's `QMatMul`; Q8_0
-//! goes through ggml's own scheme (activations quantized to Q8_0 blocks of 32) because
-//! candle's x86 repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which
-//! moves logits away from llama.cpp's on the same file.
+//! Matrix products against GGUF weights.
+//!
+//! Q8_0, Q4_K and Q6_K weights go through ggml's own scheme here (activations quantized
+//! once per row to the type's dot-product blocks, then block dot products), computed from
+//! the weights as stored. candle's x86 `QMatMul` would instead repack these types into a
+//! second, interleaved copy kept beside the original (up to 2.4× the file in RSS), and its
+//! repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which moves logits
+//! away from llama.cpp's on the same file. [`WeightKernels::Repacked`] opts back into
+//! candle's repacked Q4_K/Q6_K kernels, trading memory for prompt speed.
+//! Every other type goes through candle's `QMatMul` unchanged.
 
 use std::sync::Arc;
 
-use candle_core::quantized::k_quants::{self, BlockQ8_0};
+use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
+
+/// Which kernels quantized weights use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WeightKernels {
+    /// Weights stay as the file stores them: resident memory ≈ the file's size.
+    #[default]
+    Compact,
+    /// candle's repacked Q4_K/Q6_K copies (faster prompt processing, more memory).
+    Repacked,
+}
 
 /// A weight matrix `(out, in)` applied as `x @ Wᵀ`.
 #[derive(Debug, Clone)]
 pub enum Linear {
     /// candle's quantized or dequantized matmul.
     Candle(QMatMul),
-    /// Q8_0 weights with Q8_0-quantized activations, as ggml computes them.
-    Q8_0(Arc<Q8_0Matmul>),
+    /// Block dot products on the stored weights, activations quantized as ggml does.
+    Compact(Arc<CompactMatmul>),
 }
 
 impl Linear {
     /// Chooses the kernel for the tensor's type.
-    pub fn new(weights: QTensor) -> Result<Self> {
-        if weights.dtype() == GgmlDType::Q8_0 && weights.device().is_cpu() {
-            Ok(Self::Q8_0(Arc::new(Q8_0Matmul(weights))))
+    pub fn new(weights: QTensor, kernels: WeightKernels) -> Result<Self> {
+        let compact = weights.device().is_cpu()
+            && match weights.dtype() {
+                GgmlDType::Q8_0 => true,
+                GgmlDType::Q4K | GgmlDType::Q6K => kernels == WeightKernels::Compact,
+                _ => false,
+            };
+        if compact {
+            Ok(Self::Compact(Arc::new(CompactMatmul(weights))))
         } else {
             Ok(Self::Candle(QMatMul::from_qtensor(weights)?))
         }
@@ -33,48 +55,63 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::Candle(m) => m.forward(x),
-            Self::Q8_0(op) => x.contiguous()?.apply_op1_no_bwd(op.as_ref()),
+            Self::Compact(op) => x.contiguous()?.apply_op1_no_bwd(op.as_ref()),
         }
     }
 }
 
-/// The Q8_0 weight tensor behind [`Linear::Q8_0`].
+/// The weight tensor behind [`Linear::Compact`].
 #[derive(Debug)]
-pub struct Q8_0Matmul(QTensor);
+pub struct CompactMatmul(QTensor);
 
-impl CustomOp1 for Q8_0Matmul {
+impl CustomOp1 for CompactMatmul {
     fn name(&self) -> &'static str {
-        "q8_0-matmul"
+        "compact-qmatmul"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, k) = self.0.shape().dims2()?;
         let dims = layout.shape().dims();
         if dims.last() != Some(&k) {
-            candle_core::bail!("q8_0 matmul: input {dims:?} does not end in {k}");
+            candle_core::bail!("qmatmul: input {dims:?} does not end in {k}");
         }
         let m = layout.shape().elem_count() / k;
         let lhs = match storage {
             CpuStorage::F32(v) => &v[layout.start_offset()..layout.start_offset() + m * k],
-            _ => candle_core::bail!("q8_0 matmul: input must be f32"),
+            _ => candle_core::bail!("qmatmul: input must be f32"),
         };
         let data = self.0.data()?;
-        let block_bytes = std::mem::size_of::<BlockQ8_0>();
-        if data.len() != n * k / 32 * block_bytes
-            || !(data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ8_0>())
-        {
-            candle_core::bail!("q8_0 matmul: unexpected weight storage");
-        }
-        // SAFETY: the storage is candle's own Vec<BlockQ8_0> (length and alignment checked).
-        let blocks = unsafe {
-            std::slice::from_raw_parts(data.as_ptr() as *const BlockQ8_0, data.len() / block_bytes)
-        };
         let mut dst = vec![0f32; m * n];
-        k_quants::matmul((m, k, n), lhs, blocks, &mut dst)?;
+        match self.0.dtype() {
+            GgmlDType::Q8_0 => matmul::<BlockQ8_0>(&data, (m, k, n), lhs, &mut dst)?,
+            GgmlDType::Q4K => matmul::<BlockQ4K>(&data, (m, k, n), lhs, &mut dst)?,
+            GgmlDType::Q6K => matmul::<BlockQ6K>(&data, (m, k, n), lhs, &mut dst)?,
+            other => candle_core::bail!("qmatmul: no compact kernel for {other:?}"),
+        }
         let mut out_dims = dims.to_vec();
         if let Some(last) = out_dims.last_mut() {
             *last = n;
         }
         Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
     }
+}
+
+fn matmul<T: GgmlType>(
+    data: &[u8],
+    mkn: (usize, usize, usize),
+    lhs: &[f32],
+    dst: &mut [f32],
+) -> Result<()> {
+    let (_, k, n) = mkn;
+    let block_bytes = std::mem::size_of::<T>();
+    if data.len() != n * k / T::BLCK_SIZE * block_bytes
+        || !(data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>())
+    {
+        candle_core::bail!("qmatmul: unexpected {:?} weight storage", T::DTYPE);
+    }
+    // SAFETY: `data` is the byte view of candle's own `Vec<T>` for this tensor; its length
+    // and alignment were checked above, and the blocks are plain old data.
+    let blocks =
+        unsafe { std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / block_bytes) };
+    k_quants::matmul(mkn, lhs, blocks, dst)
 }

@@ -22,6 +22,7 @@ use expert_usage::ExpertUsage;
 use feed_forward::{Mlp, SparseMoe};
 pub use kv_cache::KvCache;
 use linear::Linear;
+pub use linear::WeightKernels;
 use rope::Rope;
 
 /// Prompt tokens processed per forward pass; bounds the attention score buffer.
@@ -66,8 +67,17 @@ pub struct Model {
 
 impl Model {
     /// Loads every tensor `config` calls for from `gguf`, checking names, types and shapes.
-    pub fn load(gguf: &GgufFile, config: ModelConfig, device: &Device) -> Result<Self> {
-        let loader = Loader { gguf, device };
+    pub fn load(
+        gguf: &GgufFile,
+        config: ModelConfig,
+        kernels: WeightKernels,
+        device: &Device,
+    ) -> Result<Self> {
+        let loader = Loader {
+            gguf,
+            device,
+            kernels,
+        };
         let c = &config;
         let (dim, hd) = (c.dim, c.head_dim);
         let layout = if !c.is_moe() {
@@ -89,7 +99,10 @@ impl Model {
             loader.matmul("output.weight", &[c.vocab_size, dim])?
         } else {
             // Tied embeddings (SmolLM2 and others): the output head is the embedding.
-            Linear::new(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?)?
+            Linear::new(
+                loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?,
+                kernels,
+            )?
         };
         let mut blocks = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
@@ -272,6 +285,7 @@ impl Model {
 struct Loader<'a> {
     gguf: &'a GgufFile,
     device: &'a Device,
+    kernels: WeightKernels,
 }
 
 impl Loader<'_> {
@@ -301,7 +315,7 @@ impl Loader<'_> {
     }
 
     fn matmul(&self, name: &str, expected: &[usize]) -> Result<Linear> {
-        Ok(Linear::new(self.qtensor(name, expected)?)?)
+        Ok(Linear::new(self.qtensor(name, expected)?, self.kernels)?)
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Tensor> {
@@ -321,7 +335,7 @@ impl Loader<'_> {
             } else {
                 self.qtensor(&format!("{p}.ffn_{proj}.{e}.weight"), &[rows, cols])?
             };
-            Ok(Linear::new(t)?)
+            Ok(Linear::new(t, self.kernels)?)
         };
         Ok(Mlp::new(
             one("gate", ffn, dim)?,
