@@ -122,5 +122,7 @@ fn main() {
             );
         }
     }
-    println!("GOP/s = 2·m·n·k / median time; 'tiled' forces the tiled kernel, 'auto' is matmul_q5k");
+    println!(
+        "GOP/s = 2·m·n·k / median time; 'tiled' forces the tiled kernel, 'auto' is matmul_q5k"
+    );
 }

@@ -45,6 +45,7 @@ struct BenchReport {
     decode_tok_s: f64,
     peak_rss_bytes: u64,
     file_bytes: u64,
+    kv_cache_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +150,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         decode_tok_s: median(decode),
         peak_rss_bytes: peak_rss_bytes(),
         file_bytes: engine.info().file_size,
+        kv_cache_bytes: {
+            let c = &engine.info().config;
+            // f32 keys and values of one sequence, for every layer and kv head.
+            (c.n_layers * 2 * c.n_kv_heads * c.head_dim * 4 * (args.prompt_tokens + args.gen_tokens)) as u64
+        },
         n: args.n,
         single_sample_wall_s: single,
         k_samples_wall_s: k_wall,

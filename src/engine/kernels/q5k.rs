@@ -90,7 +90,7 @@ impl Q5kPath {
 
 /// Below this many activation rows candle's row-at-a-time kernel is as fast (the tile unpack
 /// is not amortized), so [`matmul_q5k`] hands such calls to it.
-pub const MIN_TILED_ROWS: usize = 2;
+pub const MIN_TILED_ROWS: usize = 3;
 
 /// `dst (m×n) = lhs (m×k) · weightsᵀ`, weights being `n` rows of `k/256` Q5_K blocks.
 ///
@@ -198,7 +198,7 @@ fn matmul_inner(
                         std::slice::from_raw_parts_mut(bsp_ptr.0.add(row * kb), kb),
                     )
                 };
-                BlockQ8K::from_float(&lhs[row * k..(row + 1) * k], q8);
+                quantize_row(path, &lhs[row * k..(row + 1) * k], q8);
                 for (blk, pair) in q8_bytes(q8).chunks_exact(Q8K_BYTES).zip(pairs.iter_mut()) {
                     *pair = bsum_pairs(blk);
                 }
@@ -255,13 +255,61 @@ unsafe impl<T> Send for SyncPtr<T> {}
 fn q5_bytes(blocks: &[BlockQ5K]) -> &[u8] {
     // SAFETY: `BlockQ5K` is `#[repr(C)]` with only u8/f16 fields and no padding (size checked
     // above), so its bytes are initialized; u8 has alignment 1; the length is the same memory.
-    unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks)) }
+    unsafe {
+        std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks))
+    }
+}
+
+/// Quantizes one activation row to Q8_K, bit-identical to `BlockQ8K::from_float`, but
+/// compiled for the path's vector width (candle's scalar loop calls libm `roundf` per value).
+fn quantize_row(path: Q5kPath, xs: &[f32], ys: &mut [BlockQ8K]) {
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller checked `path.available()`.
+        Q5kPath::Avx2 | Q5kPath::Avx512Vnni => unsafe { x86::quantize_row_avx2(xs, ys) },
+        _ => quantize_row_generic(xs, ys),
+    }
+}
+
+/// ggml's `quantize_row_q8_K` as candle writes it: scale by −127/max (max = the first value
+/// of largest magnitude), round half away from zero, clamp to i8; bsums per 16.
+#[inline(always)]
+fn quantize_row_generic(xs: &[f32], ys: &mut [BlockQ8K]) {
+    // SAFETY: `BlockQ8K` is `#[repr(C)]` (f32, [i8; 256], [i16; 16]) without padding, and
+    // every bit pattern is a valid value of each field, so writing arbitrary bytes is sound.
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut(ys.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(ys))
+    };
+    for (x, y) in xs.chunks_exact(QK).zip(bytes.chunks_exact_mut(Q8K_BYTES)) {
+        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
+        if amax == 0.0 || max == 0.0 {
+            y.fill(0);
+            continue;
+        }
+        let iscale = -127f32 / max;
+        let mut q = [0i8; QK];
+        for (q, &v) in q.iter_mut().zip(x) {
+            *q = (iscale * v).round().clamp(-128.0, 127.0) as i8;
+        }
+        y[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
+        for (dst, src) in y[Q8K_QS..Q8K_QS + QK].iter_mut().zip(&q) {
+            *dst = *src as u8;
+        }
+        for (j, grp) in q.chunks_exact(16).enumerate() {
+            let sum: i32 = grp.iter().map(|&v| v as i32).sum();
+            y[Q8K_BSUMS + 2 * j..Q8K_BSUMS + 2 * j + 2]
+                .copy_from_slice(&(sum as i16).to_le_bytes());
+        }
+    }
 }
 
 fn q8_bytes(blocks: &[BlockQ8K]) -> &[u8] {
     // SAFETY: `BlockQ8K` is `#[repr(C)]` (f32, [i8; 256], [i16; 16]) with no padding (size
     // checked above); same reasoning as `q5_bytes`.
-    unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks)) }
+    unsafe {
+        std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks))
+    }
 }
 
 #[inline(always)]
@@ -272,9 +320,8 @@ fn word(bytes: &[u8], at: usize) -> u32 {
 /// The 8 per-32 sums of a Q8_K block (bsums[2s] + bsums[2s+1], |x| ≤ 32·128 fits i16), packed
 /// as 4 words of two i16 each (low half = even sub-block).
 fn bsum_pairs(blk: &[u8]) -> [i32; 4] {
-    let bsum = |i: usize| {
-        i16::from_le_bytes([blk[Q8K_BSUMS + 2 * i], blk[Q8K_BSUMS + 2 * i + 1]]) as i32
-    };
+    let bsum =
+        |i: usize| i16::from_le_bytes([blk[Q8K_BSUMS + 2 * i], blk[Q8K_BSUMS + 2 * i + 1]]) as i32;
     let mut out = [0i32; 4];
     for (p, o) in out.iter_mut().enumerate() {
         let lo = bsum(4 * p) + bsum(4 * p + 1);
@@ -369,8 +416,8 @@ fn unpack(raw: &Raw, tile: &mut Tile) {
             let hi = &mut hi[t];
             for lane in 0..NR {
                 lo[lane] = (q[lane] & 0x0F0F_0F0F) | (((h[lane] >> (2 * j)) & 0x0101_0101) << 4);
-                hi[lane] =
-                    ((q[lane] >> 4) & 0x0F0F_0F0F) | (((h[lane] >> (2 * j + 1)) & 0x0101_0101) << 4);
+                hi[lane] = ((q[lane] >> 4) & 0x0F0F_0F0F)
+                    | (((h[lane] >> (2 * j + 1)) & 0x0101_0101) << 4);
             }
         }
     }
@@ -510,7 +557,8 @@ impl Kernel for ScalarKernel {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{
-        act_block, run_items_generic, Ctx, Kernel, Raw, Tile, NR, Q5K_BYTES, Q8K_BYTES, Q8K_QS,
+        act_block, run_items_generic, BlockQ8K, Ctx, Kernel, Raw, Tile, NR, Q5K_BYTES, Q8K_BYTES,
+        Q8K_QS,
     };
     use std::arch::x86_64::*;
 
@@ -530,6 +578,13 @@ mod x86 {
         unsafe { run_items_generic::<Avx512Kernel>(ctx, range) }
     }
 
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn quantize_row_avx2(xs: &[f32], ys: &mut [BlockQ8K]) {
+        super::quantize_row_generic(xs, ys)
+    }
+
     /// Broadcasts the 4 activation bytes of group `g` (k = 4g..4g+4) of a Q8_K block.
     #[inline(always)]
     fn act_group(a: &[u8; Q8K_BYTES], g: usize) -> i32 {
@@ -547,7 +602,12 @@ mod x86 {
     /// `MR` activation rows × 16 weight rows × one super-block.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
-    fn tile512<const MR: usize>(tile: &Tile, a: [&[u8; Q8K_BYTES]; MR], pairs: [[i32; 4]; MR], out: &mut [f32]) {
+    fn tile512<const MR: usize>(
+        tile: &Tile,
+        a: [&[u8; Q8K_BYTES]; MR],
+        pairs: [[i32; 4]; MR],
+        out: &mut [f32],
+    ) {
         let out = &mut out[..MR * NR];
         // SAFETY (all loads/stores in this function): `Tile` is `#[repr(C, align(64))]` and
         // each of its rows is 16 × 4 = 64 bytes, so `tile.qs[g]`, `tile.sc[s]`, `tile.mn[p]`,
@@ -598,10 +658,18 @@ mod x86 {
         // differ. `vpermt2d` index: 0..16 picks from `a` (row r), 16..32 from `bb` (row r+b).
         for b in [8usize, 4, 2, 1] {
             let lo: [i32; 16] = std::array::from_fn(|c| {
-                if c & b == 0 { c as i32 } else { 16 + (c ^ b) as i32 }
+                if c & b == 0 {
+                    c as i32
+                } else {
+                    16 + (c ^ b) as i32
+                }
             });
             let hi: [i32; 16] = std::array::from_fn(|c| {
-                if c & b != 0 { 16 + c as i32 } else { (c ^ b) as i32 }
+                if c & b != 0 {
+                    16 + c as i32
+                } else {
+                    (c ^ b) as i32
+                }
             });
             // SAFETY: loading 16 i32 from 16-element arrays.
             let (lo, hi) = unsafe {
@@ -632,6 +700,19 @@ mod x86 {
                 .try_into()
                 .expect("a slice of Q5K_BYTES converts")
         });
+        if b + 1 < ctx.kb {
+            // Prefetch the next super-block of these rows (16 strided streams are more than
+            // the hardware prefetchers follow well).
+            for lane in 0..nc {
+                let at = ((c0 + lane) * ctx.kb + b + 1) * Q5K_BYTES;
+                let next = &ctx.w[at..at + Q5K_BYTES];
+                for off in [0, 64, 128, Q5K_BYTES - 1] {
+                    // SAFETY: prefetching is a hint with no memory effects; the address is
+                    // inside `next`.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().add(off).cast()) };
+                }
+            }
+        }
         for chunk in 0..3 {
             // SAFETY: each block is 176 bytes = 44 words; chunks 0 and 1 read words 0..32
             // (128 bytes) in full, chunk 2 reads words 32..44 with a 12-lane mask (masked-off
@@ -656,9 +737,13 @@ mod x86 {
         // row 16 × 4 bytes), plus a 32-byte unaligned store into `tile.d`/`tile.dmin` halves.
         unsafe {
             let ld = |u: usize| _mm512_load_si512(raw.0[u].as_ptr().cast());
-            let st = |dst: &mut [u32; NR], v: __m512i| _mm512_store_si512(dst.as_mut_ptr().cast(), v);
+            let st =
+                |dst: &mut [u32; NR], v: __m512i| _mm512_store_si512(dst.as_mut_ptr().cast(), v);
             let dd = ld(0);
-            _mm512_store_ps(tile.d.as_mut_ptr(), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)));
+            _mm512_store_ps(
+                tile.d.as_mut_ptr(),
+                _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)),
+            );
             _mm512_store_ps(
                 tile.dmin.as_mut_ptr(),
                 _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(dd))),
@@ -722,10 +807,22 @@ mod x86 {
                     }
                 };
             }
-            run!(0, |x| _mm512_slli_epi32::<4>(x), |x| _mm512_slli_epi32::<3>(x));
-            run!(1, |x| _mm512_slli_epi32::<2>(x), |x| _mm512_slli_epi32::<1>(x));
+            run!(
+                0,
+                |x| _mm512_slli_epi32::<4>(x),
+                |x| _mm512_slli_epi32::<3>(x)
+            );
+            run!(
+                1,
+                |x| _mm512_slli_epi32::<2>(x),
+                |x| _mm512_slli_epi32::<1>(x)
+            );
             run!(2, |x| x, |x| _mm512_srli_epi32::<1>(x));
-            run!(3, |x| _mm512_srli_epi32::<2>(x), |x| _mm512_srli_epi32::<3>(x));
+            run!(
+                3,
+                |x| _mm512_srli_epi32::<2>(x),
+                |x| _mm512_srli_epi32::<3>(x)
+            );
         }
     }
 
@@ -763,7 +860,8 @@ mod x86 {
             macro_rules! call {
                 ($mr:literal, $r:expr) => {{
                     let r = $r;
-                    let a: [&[u8; Q8K_BYTES]; $mr] = std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
+                    let a: [&[u8; Q8K_BYTES]; $mr] =
+                        std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
                     let p: [[i32; 4]; $mr] =
                         std::array::from_fn(|i| ctx.bsp[(r0 + r + i) * ctx.kb + b]);
                     // SAFETY: the caller guarantees AVX-512F/BW/VNNI and FMA.
@@ -793,7 +891,12 @@ mod x86 {
     /// `MR` activation rows × 16 weight rows (two 8-lane halves) × one super-block.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn tile256<const MR: usize>(tile: &Tile, a: [&[u8; Q8K_BYTES]; MR], pairs: [[i32; 4]; MR], out: &mut [f32]) {
+    fn tile256<const MR: usize>(
+        tile: &Tile,
+        a: [&[u8; Q8K_BYTES]; MR],
+        pairs: [[i32; 4]; MR],
+        out: &mut [f32],
+    ) {
         let out = &mut out[..MR * NR];
         // SAFETY (all loads/stores in this function): `Tile` is `#[repr(C, align(64))]` with
         // 64-byte rows, so each 8-lane half (`.as_ptr().add(8)`) is 32-byte aligned and in
@@ -851,7 +954,8 @@ mod x86 {
             macro_rules! call {
                 ($mr:literal, $r:expr) => {{
                     let r = $r;
-                    let a: [&[u8; Q8K_BYTES]; $mr] = std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
+                    let a: [&[u8; Q8K_BYTES]; $mr] =
+                        std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
                     let p: [[i32; 4]; $mr] =
                         std::array::from_fn(|i| ctx.bsp[(r0 + r + i) * ctx.kb + b]);
                     // SAFETY: the caller guarantees AVX2 and FMA.
@@ -1031,6 +1135,32 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Our Q8_K quantizer is bit-identical to candle's on every path.
+    #[test]
+    fn quantize_matches_candle() {
+        let k = 256 * 6;
+        let mut r = rng(11);
+        let mut xs: Vec<f32> = (0..k).map(|_| r() * 5.0).collect();
+        xs[256..512].fill(0.0); // all-zero block
+        for (i, v) in xs[512..768].iter_mut().enumerate() {
+            *v = (i as f32 - 127.0) * 0.5; // exact halves after scaling: ties
+        }
+        xs[800] = 9.0; // equal magnitudes, first one (positive) wins
+        xs[900] = -9.0;
+        xs[1100] = -7.5;
+        xs[1200] = 7.5;
+        let mut want = vec![BlockQ8K::zeros(); k / QK];
+        BlockQ8K::from_float(&xs, &mut want);
+        for path in [Q5kPath::Scalar, Q5kPath::Avx2, Q5kPath::Avx512Vnni] {
+            if !path.available() {
+                continue;
+            }
+            let mut got = vec![BlockQ8K::zeros(); k / QK];
+            quantize_row(path, &xs, &mut got);
+            assert_eq!(q8_bytes(&got), q8_bytes(&want), "{path:?}");
         }
     }
 
