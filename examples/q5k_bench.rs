@@ -123,6 +123,6 @@ fn main() {
         }
     }
     println!(
-        "GOP/s = 2·m·n·k / median time; 'tiled' forces the tiled kernel, 'auto' is matmul_q5k"
+        "GOP/s = 2·m·n·k / best-of-N time; 'tiled' forces the tiled kernel, 'auto' is matmul_q5k"
     );
 }

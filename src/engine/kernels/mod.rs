@@ -6,4 +6,4 @@
 
 pub mod q5k;
 
-pub use q5k::{matmul_q5k, matmul_q5k_with, Q5kPath};
+pub use q5k::{matmul_q5k, matmul_q5k_with, q5k_blocks_from_bytes, Q5kPath, MIN_TILED_ROWS};

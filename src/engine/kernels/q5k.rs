@@ -1,8 +1,8 @@
 //! Q5_K weights × f32 activations, tiled for prompt processing.
 //!
 //! The math is ggml's `Q5_K × Q8_K` dot product, unchanged: every activation row is quantized
-//! to Q8_K once (`BlockQ8K::from_float`, the same as ggml's `quantize_row_q8_K`), and for each
-//! super-block of 256 values
+//! to Q8_K once (bit-identical to candle's `BlockQ8K::from_float`, candle's port of ggml's
+//! `quantize_row_q8_K`, but vectorized), and for each super-block of 256 values
 //!
 //! ```text
 //! sumi  = Σ_{s<8} scale_s · Σ_{i∈s} q5_i · q8_i          (exact i32)
@@ -13,13 +13,22 @@
 //! Only the f32 summation order over super-blocks differs from candle's `vec_dot`, so results
 //! agree to f32 rounding.
 //!
-//! Layout: a *tile* is [`NR`] = 16 weight rows × one super-block, unpacked once into 64
+//! Layout: a *tile* is `NR` = 16 weight rows × one super-block, unpacked once into 64
 //! vectors of 16 lanes × 4 bytes (lane = weight row, the 4 bytes = 4 consecutive k values as
 //! 5-bit unsigned ints), plus per-lane scales, mins, `d` and `dmin`. A tile is then used against
 //! every activation row of the current row block: each 4-byte group of an activation row is
 //! broadcast and multiplied into all 16 weight rows at once (`vpdpbusd` on AVX-512 VNNI,
-//! `vpmaddubsw` + `vpmaddwd` on AVX2). Work items are (row block, 16-column tile) pairs,
-//! spread over candle's persistent barrier pool (the same threads as candle's own matmuls).
+//! `vpmaddubsw` + `vpmaddwd` on AVX2). Unpacking transposes the 16 blocks' 44 words in
+//! registers (16×16 `vpermt2d` / 8×8 unpack transposes), so lane = weight row.
+//!
+//! Work items are (row block, 16-column tile) pairs, spread over candle's persistent barrier
+//! pool (`candle_core::utils::barrier_pool()`, the same threads as candle's own matmuls; a call
+//! from inside a pool worker runs inline, so pools never nest). Row blocks keep a block's
+//! quantized activations within ~1 MiB (L2).
+
+// Lane-indexed loops mirror the vector lanes they compile to; iterator chains over several
+// parallel arrays would obscure that.
+#![allow(clippy::needless_range_loop)]
 
 use candle_core::quantized::k_quants::{BlockQ5K, BlockQ8K, GgmlType};
 use candle_core::{bail, Result};
@@ -88,9 +97,11 @@ impl Q5kPath {
     }
 }
 
-/// Below this many activation rows candle's row-at-a-time kernel is as fast (the tile unpack
-/// is not amortized), so [`matmul_q5k`] hands such calls to it.
-pub const MIN_TILED_ROWS: usize = 3;
+/// Below this many activation rows [`matmul_q5k`] hands the call to candle's row-at-a-time
+/// kernel. At m = 1 the tiled kernel measured 1.0–1.15× candle on most shapes here but 0.72× on
+/// Mixtral-8x7B's (14336, 4096) (memory-bound, 16 strided weight streams); from m = 2 it is
+/// ≥ 1.6× everywhere.
+pub const MIN_TILED_ROWS: usize = 2;
 
 /// `dst (m×n) = lhs (m×k) · weightsᵀ`, weights being `n` rows of `k/256` Q5_K blocks.
 ///
@@ -125,6 +136,30 @@ pub fn matmul_q5k_with(
     matmul_inner(path, m, k, n, lhs, weights, dst, None)
 }
 
+/// Views raw Q5_K tensor bytes (e.g. `QTensor::data()` of a Q5K tensor, or a GGUF tensor's
+/// bytes) as blocks. Errors if the length is not a whole number of 176-byte blocks or the
+/// slice is not 2-byte aligned (`BlockQ5K` holds f16 fields).
+pub fn q5k_blocks_from_bytes(bytes: &[u8]) -> Result<&[BlockQ5K]> {
+    if !bytes.len().is_multiple_of(Q5K_BYTES) {
+        bail!(
+            "q5k: {} bytes is not a whole number of {Q5K_BYTES}-byte blocks",
+            bytes.len()
+        );
+    }
+    if !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ5K>()) {
+        bail!(
+            "q5k: block bytes are not {}-byte aligned",
+            std::mem::align_of::<BlockQ5K>()
+        );
+    }
+    // SAFETY: alignment and length were checked; `BlockQ5K` is `#[repr(C)]` of u8 arrays and
+    // f16 (any bit pattern valid), so every 176-byte run is a valid block; the borrow keeps
+    // the bytes alive and immutable.
+    Ok(unsafe {
+        std::slice::from_raw_parts(bytes.as_ptr().cast::<BlockQ5K>(), bytes.len() / Q5K_BYTES)
+    })
+}
+
 fn check_shapes(
     m: usize,
     k: usize,
@@ -133,7 +168,7 @@ fn check_shapes(
     weights: &[BlockQ5K],
     dst: &mut [f32],
 ) -> Result<()> {
-    if k % QK != 0 {
+    if !k.is_multiple_of(QK) {
         bail!("matmul_q5k: k = {k} is not a multiple of {QK}");
     }
     let kb = k / QK;
@@ -275,13 +310,38 @@ fn quantize_row(path: Q5kPath, xs: &[f32], ys: &mut [BlockQ8K]) {
 /// of largest magnitude), round half away from zero, clamp to i8; bsums per 16.
 #[inline(always)]
 fn quantize_row_generic(xs: &[f32], ys: &mut [BlockQ8K]) {
+    quantize_row_with(xs, ys, |iscale, x, q| {
+        for (q, &v) in q.iter_mut().zip(x) {
+            *q = (iscale * v).round().clamp(-128.0, 127.0) as i8;
+        }
+    })
+}
+
+/// The Q8_K block loop around a conversion `convert(iscale, x, q)` that must compute
+/// `q[i] = clamp(round_half_away(iscale · x[i]), -128, 127)`.
+#[inline(always)]
+fn quantize_row_with(
+    xs: &[f32],
+    ys: &mut [BlockQ8K],
+    convert: impl Fn(f32, &[f32; QK], &mut [i8; QK]),
+) {
     // SAFETY: `BlockQ8K` is `#[repr(C)]` (f32, [i8; 256], [i16; 16]) without padding, and
     // every bit pattern is a valid value of each field, so writing arbitrary bytes is sound.
     let bytes = unsafe {
         std::slice::from_raw_parts_mut(ys.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(ys))
     };
     for (x, y) in xs.chunks_exact(QK).zip(bytes.chunks_exact_mut(Q8K_BYTES)) {
-        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let x: &[f32; QK] = x.try_into().expect("chunks_exact(QK) yields QK values");
+        // Eight running maxima (vectorizes); NaNs are skipped, as in candle's `amax < |x|`.
+        let mut lanes = [0f32; 8];
+        for c in x.chunks_exact(8) {
+            for (m, &v) in lanes.iter_mut().zip(c) {
+                if v.abs() > *m {
+                    *m = v.abs();
+                }
+            }
+        }
+        let amax = lanes.iter().fold(0f32, |m, &v| if v > m { v } else { m });
         let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
         if amax == 0.0 || max == 0.0 {
             y.fill(0);
@@ -289,9 +349,7 @@ fn quantize_row_generic(xs: &[f32], ys: &mut [BlockQ8K]) {
         }
         let iscale = -127f32 / max;
         let mut q = [0i8; QK];
-        for (q, &v) in q.iter_mut().zip(x) {
-            *q = (iscale * v).round().clamp(-128.0, 127.0) as i8;
-        }
+        convert(iscale, x, &mut q);
         y[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
         for (dst, src) in y[Q8K_QS..Q8K_QS + QK].iter_mut().zip(&q) {
             *dst = *src as u8;
@@ -381,6 +439,13 @@ fn fill_raw(w: &[u8], kb: usize, c0: usize, nc: usize, b: usize, raw: &mut Raw) 
 /// Unpacks transposed raw words into a tile; written lane-wise so it vectorizes.
 #[inline(always)]
 fn unpack(raw: &Raw, tile: &mut Tile) {
+    unpack_meta(raw, tile);
+    unpack_qs(raw, tile);
+}
+
+/// `d`, `dmin`, scales and mins of [`unpack`].
+#[inline(always)]
+fn unpack_meta(raw: &Raw, tile: &mut Tile) {
     const KMASK1: u32 = 0x3f3f_3f3f;
     const KMASK2: u32 = 0x0f0f_0f0f;
     const KMASK3: u32 = 0x0303_0303;
@@ -406,6 +471,12 @@ fn unpack(raw: &Raw, tile: &mut Tile) {
         tile.mn[2][lane] = ((mn_hi & 0xFF) | ((mn_hi & 0xFF00) << 8)) as i32;
         tile.mn[3][lane] = (((mn_hi >> 16) & 0xFF) | ((mn_hi >> 24) << 16)) as i32;
     }
+}
+
+/// The 5-bit values of [`unpack`].
+#[inline(always)]
+fn unpack_qs(raw: &Raw, tile: &mut Tile) {
+    let r = &raw.0;
     // qs bytes 32j..32j+32 hold k = 64j.. (low nibbles) and 64j+32.. (high nibbles); bit 2j
     // (low) / 2j+1 (high) of qh[l] is the fifth bit of position l of that 32-run.
     for j in 0..4 {
@@ -582,7 +653,42 @@ mod x86 {
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn quantize_row_avx2(xs: &[f32], ys: &mut [BlockQ8K]) {
-        super::quantize_row_generic(xs, ys)
+        super::quantize_row_with(xs, ys, |iscale, x, q| convert_avx2(iscale, x, q))
+    }
+
+    /// `q[i] = clamp(round_half_away(iscale · x[i]), -128, 127)`, 32 values per step.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn convert_avx2(iscale: f32, x: &[f32; 256], q: &mut [i8; 256]) {
+        let vs = _mm256_set1_ps(iscale);
+        let sign = _mm256_set1_ps(-0.0);
+        let half = _mm256_set1_ps(0.5);
+        let one = _mm256_set1_ps(1.0);
+        let (lo, hi) = (_mm256_set1_ps(-128.0), _mm256_set1_ps(127.0));
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        for c in 0..8 {
+            let iv: [__m256i; 4] = std::array::from_fn(|u| {
+                // SAFETY: 32c + 8u + 8 ≤ 256 floats.
+                let v = _mm256_mul_ps(vs, unsafe {
+                    _mm256_loadu_ps(x.as_ptr().add(32 * c + 8 * u))
+                });
+                // Round half away from zero exactly: t = trunc(v); v − t is exact here.
+                let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+                let frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
+                let step = _mm256_or_ps(_mm256_and_ps(v, sign), one);
+                let up = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half), step);
+                let r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, up), lo), hi);
+                // NaN → 0, as Rust's saturating `as i8` does.
+                let r = _mm256_and_ps(r, _mm256_cmp_ps::<_CMP_ORD_Q>(v, v));
+                _mm256_cvttps_epi32(r)
+            });
+            // i32 → i16 → i8 packs work per 128-bit lane; `order` restores value order.
+            let a = _mm256_packs_epi32(iv[0], iv[1]);
+            let b = _mm256_packs_epi32(iv[2], iv[3]);
+            let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), order);
+            // SAFETY: 32 bytes at 32c ≤ 224 lie inside `q`.
+            unsafe { _mm256_storeu_si256(q.as_mut_ptr().add(32 * c).cast(), bytes) };
+        }
     }
 
     /// Broadcasts the 4 activation bytes of group `g` (k = 4g..4g+4) of a Q8_K block.
@@ -655,35 +761,184 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     fn transpose16(rows: &mut [__m512i; 16]) {
         // Four block-swap levels (8, 4, 2, 1): M'[r][c] = M[r^b][c^b] where bit b of r and c
-        // differ. `vpermt2d` index: 0..16 picks from `a` (row r), 16..32 from `bb` (row r+b).
-        for b in [8usize, 4, 2, 1] {
-            let lo: [i32; 16] = std::array::from_fn(|c| {
-                if c & b == 0 {
-                    c as i32
-                } else {
-                    16 + (c ^ b) as i32
-                }
-            });
-            let hi: [i32; 16] = std::array::from_fn(|c| {
-                if c & b != 0 {
-                    16 + c as i32
-                } else {
-                    (c ^ b) as i32
-                }
-            });
-            // SAFETY: loading 16 i32 from 16-element arrays.
-            let (lo, hi) = unsafe {
-                (
-                    _mm512_loadu_si512(lo.as_ptr().cast()),
-                    _mm512_loadu_si512(hi.as_ptr().cast()),
-                )
-            };
+        // differ. Each level is a separate monomorphized call so that its loop unrolls and the
+        // rows stay in registers.
+        level::<8>(rows);
+        level::<4>(rows);
+        level::<2>(rows);
+        level::<1>(rows);
+    }
+
+    /// One block-swap level of [`transpose16`]. `vpermt2d` index: 0..16 picks from `a`
+    /// (row r), 16..32 from `bb` (row r+B).
+    #[inline(always)]
+    fn level<const B: usize>(rows: &mut [__m512i; 16]) {
+        let lo: [i32; 16] = std::array::from_fn(|c| {
+            if c & B == 0 {
+                c as i32
+            } else {
+                16 + (c ^ B) as i32
+            }
+        });
+        let hi: [i32; 16] = std::array::from_fn(|c| {
+            if c & B != 0 {
+                16 + c as i32
+            } else {
+                (c ^ B) as i32
+            }
+        });
+        // SAFETY: loading 16 i32 from 16-element arrays; callers run with AVX-512F (this is
+        // only inlined into `transpose16`, which requires it).
+        unsafe {
+            let lo = _mm512_loadu_si512(lo.as_ptr().cast());
+            let hi = _mm512_loadu_si512(hi.as_ptr().cast());
             for r in 0..16 {
-                if r & b == 0 {
-                    let (a, bb) = (rows[r], rows[r + b]);
+                if r & B == 0 {
+                    let (a, bb) = (rows[r], rows[r + B]);
                     rows[r] = _mm512_permutex2var_epi32(a, lo, bb);
-                    rows[r + b] = _mm512_permutex2var_epi32(a, hi, bb);
+                    rows[r + B] = _mm512_permutex2var_epi32(a, hi, bb);
                 }
+            }
+        }
+    }
+
+    /// The 16 blocks of a tile (lanes past `nc` repeat row c0: valid memory, outputs never
+    /// stored), after prefetching the same rows' next super-block (16 strided streams are more
+    /// than the hardware prefetchers follow well).
+    #[inline(always)]
+    fn tile_blocks<'a>(ctx: &Ctx<'a>, c0: usize, nc: usize, b: usize) -> [&'a [u8; Q5K_BYTES]; NR] {
+        if b + 1 < ctx.kb {
+            for lane in 0..nc {
+                let at = ((c0 + lane) * ctx.kb + b + 1) * Q5K_BYTES;
+                let next = &ctx.w[at..at + Q5K_BYTES];
+                for off in [0, 64, 128, Q5K_BYTES - 1] {
+                    // SAFETY: prefetching is a hint with no memory effects (SSE, baseline on
+                    // x86-64); the address is inside `next`.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().add(off).cast()) };
+                }
+            }
+        }
+        std::array::from_fn(|lane| {
+            let row = c0 + if lane < nc { lane } else { 0 };
+            let at = (row * ctx.kb + b) * Q5K_BYTES;
+            ctx.w[at..at + Q5K_BYTES]
+                .try_into()
+                .expect("a slice of Q5K_BYTES converts")
+        })
+    }
+
+    /// Transposes 8 rows × 8 words into 8 columns × 8 rows.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn transpose8(r: &mut [__m256i; 8]) {
+        let t: [__m256i; 8] = std::array::from_fn(|i| {
+            let (a, b) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+            if i % 2 == 0 {
+                _mm256_unpacklo_epi32(a, b)
+            } else {
+                _mm256_unpackhi_epi32(a, b)
+            }
+        });
+        // u[4g + 0..4] from t[4g + {0,2}] (lo/hi) and t[4g + {1,3}] (lo/hi).
+        let u: [__m256i; 8] = std::array::from_fn(|i| {
+            let g = 4 * (i / 4);
+            let (a, b) = if i % 4 < 2 {
+                (t[g], t[g + 2])
+            } else {
+                (t[g + 1], t[g + 3])
+            };
+            if i % 2 == 0 {
+                _mm256_unpacklo_epi64(a, b)
+            } else {
+                _mm256_unpackhi_epi64(a, b)
+            }
+        });
+        for c in 0..4 {
+            r[c] = _mm256_permute2x128_si256::<0x20>(u[c], u[c + 4]);
+            r[c + 4] = _mm256_permute2x128_si256::<0x31>(u[c], u[c + 4]);
+        }
+    }
+
+    /// AVX2 tile preparation: 8×8 transposes of the raw words, then the portable unpack
+    /// (compiled here for AVX2).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn prepare256(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
+        let blocks = tile_blocks(ctx, c0, nc, b);
+        for h in 0..2 {
+            for chunk in 0..6 {
+                // SAFETY: chunks 0..5 read words 8c..8c+8 (bytes 32c..32c+32 ≤ 160), chunk 5
+                // reads words 40..44 (bytes 160..176) with a 16-byte load: inside each block.
+                let mut m: [__m256i; 8] = std::array::from_fn(|i| unsafe {
+                    let p = blocks[8 * h + i].as_ptr().add(32 * chunk);
+                    if chunk < 5 {
+                        _mm256_loadu_si256(p.cast())
+                    } else {
+                        _mm256_zextsi128_si256(_mm_loadu_si128(p.cast()))
+                    }
+                });
+                transpose8(&mut m);
+                let words = if chunk < 5 { 8 } else { 4 };
+                for (i, v) in m.iter().enumerate().take(words) {
+                    // SAFETY: `raw.0[w]` is a 64-byte aligned row of 16 u32, so lanes 8h..8h+8
+                    // are a 32-byte aligned in-bounds half; w = 8·chunk + i < 44.
+                    unsafe {
+                        _mm256_store_si256(raw.0[8 * chunk + i].as_mut_ptr().add(8 * h).cast(), *v)
+                    };
+                }
+            }
+        }
+        super::unpack_meta(raw, tile);
+        unpack_qs_avx2(raw, tile);
+    }
+
+    /// The 5-bit values (see `unpack_qs`), 8 lanes at a time.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn unpack_qs_avx2(raw: &Raw, tile: &mut Tile) {
+        let m0f = _mm256_set1_epi32(0x0F0F_0F0F);
+        let m10 = _mm256_set1_epi32(0x1010_1010);
+        for half in 0..2 {
+            // SAFETY: rows of `Raw` and `Tile` are 64-byte aligned 16 × u32 arrays, so lanes
+            // 8·half..8·half+8 are an aligned, in-bounds 32-byte half.
+            unsafe {
+                let ld = |u: usize| _mm256_load_si256(raw.0[u].as_ptr().add(8 * half).cast());
+                let h: [__m256i; 8] = std::array::from_fn(|t| ld(4 + t));
+                macro_rules! run {
+                    ($j:literal, $lo:expr, $hi:expr) => {
+                        for t in 0..8 {
+                            let q = ld(12 + 8 * $j + t);
+                            let lo = _mm256_or_si256(
+                                _mm256_and_si256(q, m0f),
+                                _mm256_and_si256($lo(h[t]), m10),
+                            );
+                            let hi = _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi32::<4>(q), m0f),
+                                _mm256_and_si256($hi(h[t]), m10),
+                            );
+                            let dst = tile.qs[16 * $j + t].as_mut_ptr().add(8 * half);
+                            _mm256_store_si256(dst.cast(), lo);
+                            let dst = tile.qs[16 * $j + 8 + t].as_mut_ptr().add(8 * half);
+                            _mm256_store_si256(dst.cast(), hi);
+                        }
+                    };
+                }
+                run!(
+                    0,
+                    |x| _mm256_slli_epi32::<4>(x),
+                    |x| _mm256_slli_epi32::<3>(x)
+                );
+                run!(
+                    1,
+                    |x| _mm256_slli_epi32::<2>(x),
+                    |x| _mm256_slli_epi32::<1>(x)
+                );
+                run!(2, |x| x, |x| _mm256_srli_epi32::<1>(x));
+                run!(
+                    3,
+                    |x| _mm256_srli_epi32::<2>(x),
+                    |x| _mm256_srli_epi32::<3>(x)
+                );
             }
         }
     }
@@ -692,27 +947,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
     fn prepare512(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
-        // Lanes past `nc` repeat row c0 (valid memory); their outputs are never stored.
-        let blocks: [&[u8; Q5K_BYTES]; NR] = std::array::from_fn(|lane| {
-            let row = c0 + if lane < nc { lane } else { 0 };
-            let at = (row * ctx.kb + b) * Q5K_BYTES;
-            ctx.w[at..at + Q5K_BYTES]
-                .try_into()
-                .expect("a slice of Q5K_BYTES converts")
-        });
-        if b + 1 < ctx.kb {
-            // Prefetch the next super-block of these rows (16 strided streams are more than
-            // the hardware prefetchers follow well).
-            for lane in 0..nc {
-                let at = ((c0 + lane) * ctx.kb + b + 1) * Q5K_BYTES;
-                let next = &ctx.w[at..at + Q5K_BYTES];
-                for off in [0, 64, 128, Q5K_BYTES - 1] {
-                    // SAFETY: prefetching is a hint with no memory effects; the address is
-                    // inside `next`.
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().add(off).cast()) };
-                }
-            }
-        }
+        let blocks = tile_blocks(ctx, c0, nc, b);
         for chunk in 0..3 {
             // SAFETY: each block is 176 bytes = 44 words; chunks 0 and 1 read words 0..32
             // (128 bytes) in full, chunk 2 reads words 32..44 with a 12-lane mask (masked-off
@@ -948,7 +1183,35 @@ mod x86 {
         }
     }
 
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(test)]
+    pub(super) unsafe fn prepare_avx2(
+        ctx: &Ctx,
+        c0: usize,
+        nc: usize,
+        b: usize,
+        raw: &mut Raw,
+        tile: &mut Tile,
+    ) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { prepare256(ctx, c0, nc, b, raw, tile) }
+    }
+
     impl Kernel for Avx2Kernel {
+        #[inline(always)]
+        unsafe fn prepare(
+            ctx: &Ctx,
+            c0: usize,
+            nc: usize,
+            b: usize,
+            raw: &mut Raw,
+            tile: &mut Tile,
+        ) {
+            // SAFETY: the caller guarantees AVX2 and FMA.
+            unsafe { prepare256(ctx, c0, nc, b, raw, tile) }
+        }
+
         #[inline(always)]
         unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
             macro_rules! call {
@@ -1123,6 +1386,13 @@ mod tests {
                     unsafe { x86::prepare_avx512(&ctx, c0, nc, b, &mut raw, &mut t) };
                     tiles.push(t);
                 }
+                #[cfg(target_arch = "x86_64")]
+                if Q5kPath::Avx2.available() {
+                    let mut t = empty_tile();
+                    // SAFETY: the features were just checked.
+                    unsafe { x86::prepare_avx2(&ctx, c0, nc, b, &mut raw, &mut t) };
+                    tiles.push(t);
+                }
                 for t in tiles {
                     for lane in 0..nc {
                         let col = |x: &[[u32; NR]]| x.iter().map(|r| r[lane]).collect::<Vec<_>>();
@@ -1152,6 +1422,9 @@ mod tests {
         xs[900] = -9.0;
         xs[1100] = -7.5;
         xs[1200] = 7.5;
+        xs[1300] = f32::NAN; // skipped by the max search, quantized to 0
+        xs[1400] = f32::INFINITY; // block of an infinite max: every value scaled by -0
+        xs[1401] = f32::NEG_INFINITY;
         let mut want = vec![BlockQ8K::zeros(); k / QK];
         BlockQ8K::from_float(&xs, &mut want);
         for path in [Q5kPath::Scalar, Q5kPath::Avx2, Q5kPath::Avx512Vnni] {
@@ -1162,6 +1435,16 @@ mod tests {
             quantize_row(path, &xs, &mut got);
             assert_eq!(q8_bytes(&got), q8_bytes(&want), "{path:?}");
         }
+    }
+
+    #[test]
+    fn blocks_from_bytes_round_trip() {
+        let w = weights(3, 512, 9);
+        let bytes = q5_bytes(&w);
+        let back = q5k_blocks_from_bytes(bytes).unwrap();
+        assert_eq!(back, &w[..]);
+        assert!(q5k_blocks_from_bytes(&bytes[..175]).is_err());
+        assert!(q5k_blocks_from_bytes(&bytes[1..177]).is_err());
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! Matrix products against GGUF weights.
 //!
-//! Q8_0, Q4_K and Q6_K weights go through ggml's own scheme here (activations quantized
+//! Q8_0, Q4_K, Q5_K and Q6_K weights go through ggml's own scheme here (activations quantized
 //! once per row to the type's dot-product blocks, then block dot products), computed from
 //! the weights as stored. candle's x86 `QMatMul` would instead repack these types into a
 //! second, interleaved copy kept beside the original (up to 2.4× the file in RSS), and its
 //! repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which moves logits
-//! away from llama.cpp's on the same file. [`WeightKernels::Repacked`] opts back into
+//! away from llama.cpp's on the same file. Q5_K, which candle only runs row by row, uses
+//! our tiled kernel (`engine::kernels`). [`WeightKernels::Repacked`] opts back into
 //! candle's repacked Q4_K/Q6_K kernels, trading memory for prompt speed.
 //! Every other type goes through candle's `QMatMul` unchanged.
 
 use std::sync::Arc;
 
-use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
+use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 
@@ -39,7 +40,7 @@ impl Linear {
     pub fn new(weights: QTensor, kernels: WeightKernels) -> Result<Self> {
         let compact = weights.device().is_cpu()
             && match weights.dtype() {
-                GgmlDType::Q8_0 => true,
+                GgmlDType::Q8_0 | GgmlDType::Q5K => true,
                 GgmlDType::Q4K | GgmlDType::Q6K => kernels == WeightKernels::Compact,
                 _ => false,
             };
@@ -86,6 +87,10 @@ impl CustomOp1 for CompactMatmul {
             GgmlDType::Q8_0 => matmul::<BlockQ8_0>(&data, (m, k, n), lhs, &mut dst)?,
             GgmlDType::Q4K => matmul::<BlockQ4K>(&data, (m, k, n), lhs, &mut dst)?,
             GgmlDType::Q6K => matmul::<BlockQ6K>(&data, (m, k, n), lhs, &mut dst)?,
+            GgmlDType::Q5K => {
+                let blocks = blocks::<BlockQ5K>(&data, k, n)?;
+                crate::engine::kernels::matmul_q5k(m, k, n, lhs, blocks, &mut dst)?
+            }
             other => candle_core::bail!("qmatmul: no compact kernel for {other:?}"),
         }
         let mut out_dims = dims.to_vec();
@@ -103,6 +108,11 @@ fn matmul<T: GgmlType>(
     dst: &mut [f32],
 ) -> Result<()> {
     let (_, k, n) = mkn;
+    k_quants::matmul(mkn, lhs, blocks::<T>(data, k, n)?, dst)
+}
+
+/// The weight bytes of an `(n, k)` tensor as its blocks.
+fn blocks<T: GgmlType>(data: &[u8], k: usize, n: usize) -> Result<&[T]> {
     let block_bytes = std::mem::size_of::<T>();
     if data.len() != n * k / T::BLCK_SIZE * block_bytes
         || !(data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>())
@@ -111,7 +121,5 @@ fn matmul<T: GgmlType>(
     }
     // SAFETY: `data` is the byte view of candle's own `Vec<T>` for this tensor; its length
     // and alignment were checked above, and the blocks are plain old data.
-    let blocks =
-        unsafe { std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / block_bytes) };
-    k_quants::matmul(mkn, lhs, blocks, dst)
+    Ok(unsafe { std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / block_bytes) })
 }
