@@ -153,7 +153,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         kv_cache_bytes: {
             let c = &engine.info().config;
             // f32 keys and values of one sequence, for every layer and kv head.
-            (c.n_layers * 2 * c.n_kv_heads * c.head_dim * 4 * (args.prompt_tokens + args.gen_tokens)) as u64
+            (c.n_layers
+                * 2
+                * c.n_kv_heads
+                * c.head_dim
+                * 4
+                * (args.prompt_tokens + args.gen_tokens)) as u64
         },
         n: args.n,
         single_sample_wall_s: single,

@@ -5,5 +5,6 @@
 //!   unpacks each weight super-block once and uses it against many activation rows.
 
 pub mod q5k;
+pub mod q6k;
 
 pub use q5k::{matmul_q5k, matmul_q5k_with, q5k_blocks_from_bytes, Q5kPath, MIN_TILED_ROWS};

@@ -5,20 +5,31 @@
 //! `quantize_row_q8_K`, but vectorized), and for each super-block of 256 values
 //!
 //! ```text
-//! sumi  = Σ_{s<8} scale_s · Σ_{i∈s} q5_i · q8_i          (exact i32)
-//! msum  = Σ_{s<8} min_s · (bsum_{2s} + bsum_{2s+1})       (exact i32)
-//! out  += (w.d · a.d) · sumi − (w.dmin · a.d) · msum       (f32)
+//! sumi_t = Σ_{s<8} scale_s · Σ_{i<4} q5[32s+4t+i] · q8[32s+4t+i]   (exact i32, t < 8)
+//! msum   = Σ_{s<8} min_s · (bsum_{2s} + bsum_{2s+1})               (exact i32)
+//! acc_t  = fma(a.d · w.d, sumi_t, acc_t)                           (f32, fused, per t)
+//! summs  = summs + (−a.d · w.dmin) · msum                          (f32, two roundings)
+//! out    = hsum(acc_0..acc_7) + summs
+//! hsum   = ((acc_4 + acc_0) + (acc_6 + acc_2)) + ((acc_5 + acc_1) + (acc_7 + acc_3))
 //! ```
 //!
-//! Only the f32 summation order over super-blocks differs from candle's `vec_dot`, so results
-//! agree to f32 rounding.
+//! That is, to the last bit, what ggml's AVX2 `ggml_vec_dot_q5_K_q8_K` (and candle's port
+//! `avx::vec_dot_q5k_q8k`, behind `k_quants::matmul::<BlockQ5K>` on x86-64 with AVX2/FMA)
+//! computes: its `sumi` vector has 8 i32 lanes, lane t holding bytes 4t..4t+4 of every 32-value
+//! sub-block, each lane is multiplied into its own f32 accumulator with `_mm256_fmadd_ps` per
+//! super-block, and `hsum_float_8` adds the 8 lanes in the order above. So every output keeps 8
+//! integer group sums per super-block (one per t) and 9 f32 accumulators (8 lanes + `summs`),
+//! and all paths, the scalar one included, reproduce candle's results bit for bit. (Parity with
+//! llama.cpp's logits hinges on this: a random MoE's router has near-ties that a last-bit
+//! difference can flip.)
 //!
 //! Layout: a *tile* is `NR` = 16 weight rows × one super-block, unpacked once into 64
 //! vectors of 16 lanes × 4 bytes (lane = weight row, the 4 bytes = 4 consecutive k values as
 //! 5-bit unsigned ints), plus per-lane scales, mins, `d` and `dmin`. A tile is then used against
 //! every activation row of the current row block: each 4-byte group of an activation row is
-//! broadcast and multiplied into all 16 weight rows at once (`vpdpbusd` on AVX-512 VNNI,
-//! `vpmaddubsw` + `vpmaddwd` on AVX2). Unpacking transposes the 16 blocks' 44 words in
+//! broadcast and multiplied into all 16 weight rows at once (`vpmaddubsw` + `vpdpwssd` on
+//! AVX-512 VNNI, `vpmaddubsw` + `vpmaddwd` on AVX2; the i16 multiply-add also applies the
+//! sub-block scale, keeping the per-t group sums apart). Unpacking transposes the 16 blocks' 44 words in
 //! registers (16×16 `vpermt2d` / 8×8 unpack transposes), so lane = weight row.
 //!
 //! Work items are (row block, 16-column tile) pairs, spread over candle's persistent barrier
@@ -49,6 +60,9 @@ const Q8K_BSUMS: usize = 260;
 const MAX_ROW_BLOCK: usize = 512;
 /// Quantized activations of one row block should stay in L2 (2 MiB per core here).
 const ROW_BLOCK_BYTES: usize = 1 << 20;
+/// f32 accumulators per activation row of a tile: 8 vectors of `NR` lanes (`acc_t`, see the
+/// module docs), then one for `summs`.
+const FACC_ROW: usize = 9 * NR;
 
 // The byte views below rely on these layouts (candle declares both structs `#[repr(C)]` and
 // asserts the same sizes; no padding, every byte initialized).
@@ -406,7 +420,8 @@ struct Ctx<'a> {
 struct Tile {
     /// `qs[g][lane]`: the 5-bit values k = 4g..4g+4 of weight row `lane`, one per byte.
     qs: [[u32; NR]; 64],
-    /// `sc[s][lane]`: 6-bit scale of sub-block s (k = 32s..32s+32).
+    /// `sc[s][lane]`: 6-bit scale of sub-block s (k = 32s..32s+32), in both i16 halves (for
+    /// `vpmaddwd`/`vpdpwssd` against i16 pairs).
     sc: [[i32; NR]; 8],
     /// `mn[p][lane]`: 6-bit mins of sub-blocks 2p (low i16) and 2p+1 (high i16).
     mn: [[i32; NR]; 4],
@@ -462,9 +477,10 @@ fn unpack_meta(raw: &Raw, tile: &mut Tile) {
         let sc_hi = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
         let mn_lo = u1 & KMASK1;
         let mn_hi = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+        let both = |x: u32| (x | (x << 16)) as i32;
         for s in 0..4 {
-            tile.sc[s][lane] = ((sc_lo >> (8 * s)) & 0xFF) as i32;
-            tile.sc[s + 4][lane] = ((sc_hi >> (8 * s)) & 0xFF) as i32;
+            tile.sc[s][lane] = both((sc_lo >> (8 * s)) & 0xFF);
+            tile.sc[s + 4][lane] = both((sc_hi >> (8 * s)) & 0xFF);
         }
         tile.mn[0][lane] = ((mn_lo & 0xFF) | ((mn_lo & 0xFF00) << 8)) as i32;
         tile.mn[1][lane] = (((mn_lo >> 16) & 0xFF) | ((mn_lo >> 24) << 16)) as i32;
@@ -508,8 +524,8 @@ fn run_range(path: Q5kPath, ctx: &Ctx, range: std::ops::Range<usize>) {
     }
 }
 
-/// A kernel: adds the products of one tile with rows `r0..r0+rows` (super-block `b`) into
-/// `facc` (`rows × NR`).
+/// A kernel: accumulates the products of one tile with rows `r0..r0+rows` (super-block `b`)
+/// into `facc` (`rows × FACC_ROW`: per row, `acc_0..acc_7` then `summs`, `NR` lanes each).
 trait Kernel {
     /// Unpacks super-block `b` of weight rows `c0..c0+nc` into `tile` (`raw` is scratch).
     ///
@@ -541,7 +557,7 @@ unsafe fn run_items_generic<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>)
         d: [0.0; NR],
         dmin: [0.0; NR],
     };
-    let mut facc = vec![0f32; ctx.row_block * NR];
+    let mut facc = vec![0f32; ctx.row_block * FACC_ROW];
     for item in range {
         let rb = item / ctx.n_col_tiles;
         let ct = item % ctx.n_col_tiles;
@@ -549,7 +565,7 @@ unsafe fn run_items_generic<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>)
         let rows = ctx.row_block.min(ctx.m - r0);
         let c0 = ct * NR;
         let nc = NR.min(ctx.n - c0);
-        let facc = &mut facc[..rows * NR];
+        let facc = &mut facc[..rows * FACC_ROW];
         facc.fill(0.0);
         for b in 0..ctx.kb {
             // SAFETY: forwarded from this function's contract.
@@ -558,8 +574,17 @@ unsafe fn run_items_generic<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>)
                 K::rows(&tile, ctx, r0, rows, b, facc);
             }
         }
+        let mut out = [0f32; NR];
         for r in 0..rows {
-            let out = &facc[r * NR..r * NR + nc];
+            let f = &facc[r * FACC_ROW..(r + 1) * FACC_ROW];
+            let acc = |t: usize, lane: usize| f[t * NR + lane];
+            for (lane, o) in out.iter_mut().enumerate() {
+                // candle's `hsum_float_8(acc) + summs`, in its order.
+                let u0 = (acc(4, lane) + acc(0, lane)) + (acc(6, lane) + acc(2, lane));
+                let u1 = (acc(5, lane) + acc(1, lane)) + (acc(7, lane) + acc(3, lane));
+                *o = (u0 + u1) + acc(8, lane);
+            }
+            let out = &out[..nc];
             // SAFETY: row r0 + r < m and columns c0..c0+nc < n, so the range lies inside the
             // m×n `dst`; each (row block, column tile) item is run exactly once, so no other
             // thread writes these elements while `dst` is borrowed by `matmul_inner`.
@@ -597,29 +622,31 @@ impl Kernel for ScalarKernel {
             let ad = f32::from_le_bytes([a[0], a[1], a[2], a[3]]);
             let aq = &a[Q8K_QS..Q8K_QS + QK];
             let pairs = ctx.bsp[(r0 + r) * ctx.kb + b];
-            let mut sumi = [0i32; NR];
-            for s in 0..8 {
-                let mut acc = [0i32; NR];
-                for g in 8 * s..8 * s + 8 {
+            let out = &mut facc[r * FACC_ROW..(r + 1) * FACC_ROW];
+            for t in 0..8 {
+                let mut sumi = [0i32; NR];
+                for s in 0..8 {
+                    let g = 8 * s + t;
                     let av: [i32; 4] = std::array::from_fn(|e| aq[4 * g + e] as i8 as i32);
-                    for (lane, acc) in acc.iter_mut().enumerate() {
+                    for (lane, sumi) in sumi.iter_mut().enumerate() {
                         let w = tile.qs[g][lane].to_le_bytes();
-                        *acc += (0..4).map(|e| w[e] as i32 * av[e]).sum::<i32>();
+                        let dot = (0..4).map(|e| w[e] as i32 * av[e]).sum::<i32>();
+                        *sumi += dot * (tile.sc[s][lane] & 0xFFFF);
                     }
                 }
                 for lane in 0..NR {
-                    sumi[lane] += acc[lane] * tile.sc[s][lane];
+                    let acc = &mut out[t * NR + lane];
+                    *acc = (ad * tile.d[lane]).mul_add(sumi[lane] as f32, *acc);
                 }
             }
-            let out = &mut facc[r * NR..(r + 1) * NR];
             for lane in 0..NR {
                 let mut msum = 0i32;
                 for (p, &pair) in pairs.iter().enumerate() {
                     let mn = tile.mn[p][lane];
                     msum += (mn & 0xFFFF) * (pair as i16 as i32) + (mn >> 16) * (pair >> 16);
                 }
-                out[lane] += (tile.d[lane] * ad) * sumi[lane] as f32;
-                out[lane] -= (tile.dmin[lane] * ad) * msum as f32;
+                // summs += (−a.d · w.dmin) · msum, as a separate multiply and add.
+                out[8 * NR + lane] -= (ad * tile.dmin[lane]) * msum as f32;
             }
         }
     }
@@ -628,8 +655,8 @@ impl Kernel for ScalarKernel {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{
-        act_block, run_items_generic, BlockQ8K, Ctx, Kernel, Raw, Tile, NR, Q5K_BYTES, Q8K_BYTES,
-        Q8K_QS,
+        act_block, run_items_generic, BlockQ8K, Ctx, Kernel, Raw, Tile, FACC_ROW, NR, Q5K_BYTES,
+        Q8K_BYTES, Q8K_QS,
     };
     use std::arch::x86_64::*;
 
@@ -714,26 +741,37 @@ mod x86 {
         pairs: [[i32; 4]; MR],
         out: &mut [f32],
     ) {
-        let out = &mut out[..MR * NR];
+        let out = &mut out[..MR * FACC_ROW];
         // SAFETY (all loads/stores in this function): `Tile` is `#[repr(C, align(64))]` and
         // each of its rows is 16 × 4 = 64 bytes, so `tile.qs[g]`, `tile.sc[s]`, `tile.mn[p]`,
         // `tile.d`, `tile.dmin` are 64-byte aligned 64-byte arrays (aligned loads are fine);
-        // `out` holds MR × 16 f32, row r at r·16, accessed with unaligned loads/stores.
+        // `out` holds MR × FACC_ROW f32, vector t of row r at r·FACC_ROW + 16t (t ≤ 8),
+        // accessed with unaligned loads/stores.
         unsafe {
-            let mut sumi = [_mm512_setzero_si512(); MR];
-            for s in 0..8 {
-                let sc = _mm512_load_si512(tile.sc[s].as_ptr().cast());
+            let dw = _mm512_load_ps(tile.d.as_ptr());
+            let ad: [__m512; MR] = std::array::from_fn(|r| _mm512_set1_ps(act_d(a[r])));
+            for t in 0..8 {
+                // sumi_t = Σ_s scale_s · (4-byte group 8s + t): the i16 pair sums of
+                // `vpmaddubsw` (u5 × i8 pairs ≤ 2·31·128 < 2^15: no saturation) times the scale
+                // in both halves, added by `vpdpwssd`.
                 let mut acc = [_mm512_setzero_si512(); MR];
-                for t in 0..8 {
+                for s in 0..8 {
                     let g = 8 * s + t;
                     let w = _mm512_load_si512(tile.qs[g].as_ptr().cast());
+                    let sc = _mm512_load_si512(tile.sc[s].as_ptr().cast());
                     for r in 0..MR {
                         let av = _mm512_set1_epi32(act_group(a[r], g));
-                        acc[r] = _mm512_dpbusd_epi32(acc[r], w, av);
+                        let p = _mm512_maddubs_epi16(w, av);
+                        acc[r] = _mm512_dpwssd_epi32(acc[r], p, sc);
                     }
                 }
                 for r in 0..MR {
-                    sumi[r] = _mm512_add_epi32(sumi[r], _mm512_mullo_epi32(acc[r], sc));
+                    let o = out.as_mut_ptr().add(r * FACC_ROW + t * NR);
+                    // candle's `d = a.d · w.d` (an f32 product), per weight row.
+                    let d = _mm512_mul_ps(ad[r], dw);
+                    let x = _mm512_cvtepi32_ps(acc[r]);
+                    let f = _mm512_fmadd_ps(d, x, _mm512_loadu_ps(o));
+                    _mm512_storeu_ps(o, f);
                 }
             }
             let mut msum = [_mm512_setzero_si512(); MR];
@@ -743,15 +781,12 @@ mod x86 {
                     msum[r] = _mm512_dpwssd_epi32(msum[r], mn, _mm512_set1_epi32(pairs[r][p]));
                 }
             }
-            let dw = _mm512_load_ps(tile.d.as_ptr());
             let dmw = _mm512_load_ps(tile.dmin.as_ptr());
             for r in 0..MR {
-                let ad = _mm512_set1_ps(act_d(a[r]));
-                let o = out.as_mut_ptr().add(r * NR);
-                let mut f = _mm512_loadu_ps(o);
-                f = _mm512_fmadd_ps(_mm512_mul_ps(dw, ad), _mm512_cvtepi32_ps(sumi[r]), f);
-                f = _mm512_fnmadd_ps(_mm512_mul_ps(dmw, ad), _mm512_cvtepi32_ps(msum[r]), f);
-                _mm512_storeu_ps(o, f);
+                // summs += (−a.d · w.dmin) · msum: separate multiply and add, as candle.
+                let o = out.as_mut_ptr().add(r * FACC_ROW + 8 * NR);
+                let m = _mm512_mul_ps(_mm512_mul_ps(ad[r], dmw), _mm512_cvtepi32_ps(msum[r]));
+                _mm512_storeu_ps(o, _mm512_sub_ps(_mm512_loadu_ps(o), m));
             }
         }
     }
@@ -1001,9 +1036,12 @@ mod x86 {
             let byte = |x: __m512i, s: u32| {
                 _mm512_and_si512(_mm512_srl_epi32(x, _mm_cvtsi32_si128(8 * s as i32)), ff)
             };
+            // Scales in both i16 halves.
+            let both = |x: __m512i| _mm512_or_si512(x, _mm512_slli_epi32::<16>(x));
             for s in 0..4u32 {
-                _mm512_store_si512(tile.sc[s as usize].as_mut_ptr().cast(), byte(sc_lo, s));
-                _mm512_store_si512(tile.sc[s as usize + 4].as_mut_ptr().cast(), byte(sc_hi, s));
+                let (lo, hi) = (both(byte(sc_lo, s)), both(byte(sc_hi, s)));
+                _mm512_store_si512(tile.sc[s as usize].as_mut_ptr().cast(), lo);
+                _mm512_store_si512(tile.sc[s as usize + 4].as_mut_ptr().cast(), hi);
             }
             // Mins as i16 pairs: bytes (0,1) → (lo, hi) halves, bytes (2,3) likewise.
             let m_b2 = _mm512_set1_epi32(0x00FF_0000);
@@ -1100,7 +1138,9 @@ mod x86 {
                     let p: [[i32; 4]; $mr] =
                         std::array::from_fn(|i| ctx.bsp[(r0 + r + i) * ctx.kb + b]);
                     // SAFETY: the caller guarantees AVX-512F/BW/VNNI and FMA.
-                    unsafe { tile512::<$mr>(tile, a, p, &mut facc[r * NR..(r + $mr) * NR]) }
+                    unsafe {
+                        tile512::<$mr>(tile, a, p, &mut facc[r * FACC_ROW..(r + $mr) * FACC_ROW])
+                    }
                 }};
             }
             let mut r = 0;
@@ -1132,29 +1172,38 @@ mod x86 {
         pairs: [[i32; 4]; MR],
         out: &mut [f32],
     ) {
-        let out = &mut out[..MR * NR];
+        let out = &mut out[..MR * FACC_ROW];
         // SAFETY (all loads/stores in this function): `Tile` is `#[repr(C, align(64))]` with
         // 64-byte rows, so each 8-lane half (`.as_ptr().add(8)`) is 32-byte aligned and in
-        // bounds; `out` holds MR × 16 f32 (unaligned loads/stores).
+        // bounds; `out` holds MR × FACC_ROW f32, half h of vector t of row r at
+        // r·FACC_ROW + 16t + 8h (t ≤ 8), accessed with unaligned loads/stores.
         unsafe {
-            let mut acc = [[_mm256_setzero_si256(); 2]; MR];
-            for s in 0..8 {
-                // Each lane's scale in both i16 halves, for vpmaddwd against the i16 pairs.
-                let sc: [__m256i; 2] = std::array::from_fn(|h| {
-                    let x = _mm256_load_si256(tile.sc[s].as_ptr().add(8 * h).cast());
-                    _mm256_or_si256(x, _mm256_slli_epi32::<16>(x))
-                });
-                for t in 0..8 {
+            let ad: [__m256; MR] = std::array::from_fn(|r| _mm256_set1_ps(act_d(a[r])));
+            for t in 0..8 {
+                // sumi_t = Σ_s scale_s · (4-byte group 8s + t), see `tile512`.
+                let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+                for s in 0..8 {
                     let g = 8 * s + t;
                     let w0 = _mm256_load_si256(tile.qs[g].as_ptr().cast());
                     let w1 = _mm256_load_si256(tile.qs[g].as_ptr().add(8).cast());
+                    let sc0 = _mm256_load_si256(tile.sc[s].as_ptr().cast());
+                    let sc1 = _mm256_load_si256(tile.sc[s].as_ptr().add(8).cast());
                     for r in 0..MR {
                         let av = _mm256_set1_epi32(act_group(a[r], g));
                         // u5 × i8 pair sums are ≤ 2·31·128 < 2^15: no saturation.
                         let p0 = _mm256_maddubs_epi16(w0, av);
                         let p1 = _mm256_maddubs_epi16(w1, av);
-                        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(p0, sc[0]));
-                        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(p1, sc[1]));
+                        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(p0, sc0));
+                        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(p1, sc1));
+                    }
+                }
+                for h in 0..2 {
+                    let dw = _mm256_load_ps(tile.d.as_ptr().add(8 * h));
+                    for r in 0..MR {
+                        let o = out.as_mut_ptr().add(r * FACC_ROW + t * NR + 8 * h);
+                        let d = _mm256_mul_ps(ad[r], dw);
+                        let x = _mm256_cvtepi32_ps(acc[r][h]);
+                        _mm256_storeu_ps(o, _mm256_fmadd_ps(d, x, _mm256_loadu_ps(o)));
                     }
                 }
             }
@@ -1169,15 +1218,13 @@ mod x86 {
                 }
             }
             for h in 0..2 {
-                let dw = _mm256_load_ps(tile.d.as_ptr().add(8 * h));
                 let dmw = _mm256_load_ps(tile.dmin.as_ptr().add(8 * h));
                 for r in 0..MR {
-                    let ad = _mm256_set1_ps(act_d(a[r]));
-                    let o = out.as_mut_ptr().add(r * NR + 8 * h);
-                    let mut f = _mm256_loadu_ps(o);
-                    f = _mm256_fmadd_ps(_mm256_mul_ps(dw, ad), _mm256_cvtepi32_ps(acc[r][h]), f);
-                    f = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, ad), _mm256_cvtepi32_ps(msum[r][h]), f);
-                    _mm256_storeu_ps(o, f);
+                    // summs += (−a.d · w.dmin) · msum: separate multiply and add, as candle.
+                    let o = out.as_mut_ptr().add(r * FACC_ROW + 8 * NR + 8 * h);
+                    let m =
+                        _mm256_mul_ps(_mm256_mul_ps(ad[r], dmw), _mm256_cvtepi32_ps(msum[r][h]));
+                    _mm256_storeu_ps(o, _mm256_sub_ps(_mm256_loadu_ps(o), m));
                 }
             }
         }
@@ -1222,7 +1269,9 @@ mod x86 {
                     let p: [[i32; 4]; $mr] =
                         std::array::from_fn(|i| ctx.bsp[(r0 + r + i) * ctx.kb + b]);
                     // SAFETY: the caller guarantees AVX2 and FMA.
-                    unsafe { tile256::<$mr>(tile, a, p, &mut facc[r * NR..(r + $mr) * NR]) }
+                    unsafe {
+                        tile256::<$mr>(tile, a, p, &mut facc[r * FACC_ROW..(r + $mr) * FACC_ROW])
+                    }
                 }};
             }
             let mut r = 0;
@@ -1273,6 +1322,31 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
+    /// `ours` equals candle's `matmul::<BlockQ5K>` bit for bit. Candle reaches ggml's AVX2 dot
+    /// product (the order we reproduce) only on x86-64 with AVX2 + FMA; elsewhere it runs its
+    /// generic `vec_dot_unopt`, which sums in another order, so there we can only check
+    /// agreement to f32 rounding.
+    fn assert_matches(ours: &[f32], theirs: &[f32], what: &str) {
+        if cfg!(target_arch = "x86_64") && Q5kPath::Avx2.available() {
+            let bad = ours
+                .iter()
+                .zip(theirs)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            if let Some(i) = bad {
+                panic!(
+                    "{what}: element {i} of {}: {} (ours) != {} (candle), max rel err {}",
+                    ours.len(),
+                    ours[i],
+                    theirs[i],
+                    max_rel_err(ours, theirs)
+                );
+            }
+        } else {
+            let err = max_rel_err(ours, theirs);
+            assert!(err <= 1e-5, "{what}: max rel err {err}");
+        }
+    }
+
     fn check(path: Q5kPath, m: usize, k: usize, n: usize, row_block: Option<usize>) {
         let w = weights(n, k, (m * 31 + k * 7 + n) as u64);
         let mut r = rng(m as u64 + 99);
@@ -1281,10 +1355,10 @@ mod tests {
         matmul::<BlockQ5K>((m, k, n), &lhs, &w, &mut want).unwrap();
         let mut got = vec![f32::NAN; m * n];
         matmul_inner(path, m, k, n, &lhs, &w, &mut got, row_block).unwrap();
-        let err = max_rel_err(&got, &want);
-        assert!(
-            err <= 1e-5,
-            "{path:?} m={m} k={k} n={n} rb={row_block:?}: max rel err {err}"
+        assert_matches(
+            &got,
+            &want,
+            &format!("{path:?} m={m} k={k} n={n} rb={row_block:?}"),
         );
     }
 
@@ -1311,6 +1385,11 @@ mod tests {
         for &(m, k, n) in SHAPES {
             check(path, m, k, n, None);
         }
+        for m in [1, 2, 17, 64, 256] {
+            for n in [1, 7, 16, 33, 1024] {
+                check(path, m, 256, n, None);
+            }
+        }
         // Several row blocks, including a ragged last one.
         check(path, 37, 512, 33, Some(8));
         check(path, 37, 512, 33, Some(16));
@@ -1333,7 +1412,13 @@ mod tests {
 
     #[test]
     fn default_entry_matches_candle() {
-        for &(m, k, n) in &[(1, 512, 35), (4, 256, 16), (17, 512, 50)] {
+        for &(m, k, n) in &[
+            (1, 512, 35),
+            (1, 256, 1024),
+            (2, 256, 7),
+            (4, 256, 16),
+            (17, 512, 50),
+        ] {
             let w = weights(n, k, 5);
             let mut r = rng(7);
             let lhs: Vec<f32> = (0..m * k).map(|_| r()).collect();
@@ -1341,7 +1426,7 @@ mod tests {
             matmul::<BlockQ5K>((m, k, n), &lhs, &w, &mut want).unwrap();
             let mut got = vec![0f32; m * n];
             matmul_q5k(m, k, n, &lhs, &w, &mut got).unwrap();
-            assert!(max_rel_err(&got, &want) <= 1e-5);
+            assert_matches(&got, &want, &format!("matmul_q5k m={m} k={k} n={n}"));
         }
     }
 
