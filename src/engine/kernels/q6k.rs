@@ -107,7 +107,7 @@ impl Q6kPath {
 
 /// Below this many activation rows [`matmul_q6k`] hands the call to candle's row-at-a-time
 /// kernel (same bits either way).
-pub const MIN_TILED_ROWS: usize = 2;
+pub const MIN_TILED_ROWS: usize = 3;
 
 /// `dst (m×n) = lhs (m×k) · weightsᵀ`, weights being `n` rows of `k/256` Q6_K blocks.
 ///
