@@ -3,11 +3,13 @@
 //! - [`q5k`]: Q5_K weights × f32 activations (quantized to Q8_K), the matmul behind every
 //!   projection of a Q5_K_M GGUF. Candle runs Q5_K one activation row at a time; this kernel
 //!   unpacks each weight super-block once and uses it against many activation rows.
+//! - [`q4k`]: the same for Q4_K (Q4_K_M GGUFs), with Q4_K's own float recipe for the mins.
 //! - [`q6k`]: the same for Q6_K (output projections, some `ffn_down` experts).
 //!
-//! Both give results bit-identical to ggml's AVX2 dot products (and candle's ports of them),
+//! All three give results bit-identical to ggml's AVX2 dot products (and candle's ports of them),
 //! so logits stay exactly where llama.cpp puts them.
 
+pub mod q4k;
 pub mod q5k;
 pub mod q6k;
 

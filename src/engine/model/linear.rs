@@ -5,7 +5,7 @@
 //! the weights as stored. candle's x86 `QMatMul` would instead repack these types into a
 //! second, interleaved copy kept beside the original (up to 2.4× the file in RSS), and its
 //! repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which moves logits
-//! away from llama.cpp's on the same file. Q5_K and Q6_K, which candle runs one activation
+//! away from llama.cpp's on the same file. Q4_K, Q5_K and Q6_K, which candle runs one activation
 //! row at a time, use our tiled kernels (`engine::kernels`), bit-identical to ggml's. [`WeightKernels::Repacked`] opts back into
 //! candle's repacked Q4_K/Q6_K kernels, trading memory for prompt speed.
 //! Every other type goes through candle's `QMatMul` unchanged.
@@ -85,7 +85,10 @@ impl CustomOp1 for CompactMatmul {
         let mut dst = vec![0f32; m * n];
         match self.0.dtype() {
             GgmlDType::Q8_0 => matmul::<BlockQ8_0>(&data, (m, k, n), lhs, &mut dst)?,
-            GgmlDType::Q4K => matmul::<BlockQ4K>(&data, (m, k, n), lhs, &mut dst)?,
+            GgmlDType::Q4K => {
+                let blocks = blocks::<BlockQ4K>(&data, k, n)?;
+                crate::engine::kernels::q4k::matmul_q4k(m, k, n, lhs, blocks, &mut dst)?
+            }
             GgmlDType::Q6K => {
                 let blocks = blocks::<BlockQ6K>(&data, k, n)?;
                 crate::engine::kernels::q6k::matmul_q6k(m, k, n, lhs, blocks, &mut dst)?
