@@ -12,5 +12,11 @@
 pub mod q4k;
 pub mod q5k;
 pub mod q6k;
+mod q8k;
+#[cfg(test)]
+mod tests;
+mod tiling;
+
+pub use tiling::KernelPath;
 
 pub use q5k::{matmul_q5k, matmul_q5k_with, q5k_blocks_from_bytes, Q5kPath, MIN_TILED_ROWS};

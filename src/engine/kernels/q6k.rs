@@ -34,13 +34,13 @@
 // Lane-indexed loops mirror the vector lanes they compile to.
 #![allow(clippy::needless_range_loop)]
 
+use super::tiling::{
+    act_block, act_d, as_bytes, begin, blocks_from_bytes, check_shapes, quantize_acts, run_items,
+    KernelPath, SyncPtr, NR, Q8K_QS, QK,
+};
 use candle_core::quantized::k_quants::{BlockQ6K, BlockQ8K, GgmlType};
-use candle_core::{bail, Result};
+use candle_core::Result;
 
-/// Values per super-block.
-const QK: usize = 256;
-/// Weight rows per tile.
-const NR: usize = 16;
 /// candle's float accumulator lanes.
 const LANES: usize = 8;
 /// i32 groups of 4 values per super-block.
@@ -51,59 +51,15 @@ const Q6K_BYTES: usize = 210;
 const Q6K_QH: usize = 128;
 const Q6K_SCALES: usize = 192;
 const Q6K_D: usize = 208;
-/// A `BlockQ8K` is 292 bytes: d (f32) at 0, qs (256 × i8) at 4, bsums (16 × i16) at 260.
-const Q8K_BYTES: usize = 292;
-const Q8K_QS: usize = 4;
 /// Largest row block: its f32 accumulators (rows × 16 × 8) stay within 16 KiB (L1).
 const MAX_ROW_BLOCK: usize = 32;
 
-// The byte views below rely on these layouts (candle declares both structs `#[repr(C)]` and
-// asserts the same sizes; no padding, every byte initialized).
-const _: () = assert!(std::mem::size_of::<BlockQ6K>() == Q6K_BYTES);
-const _: () = assert!(std::mem::size_of::<BlockQ8K>() == Q8K_BYTES);
+/// The paths the kernel runs on (shared by every format).
+pub type Q6kPath = KernelPath;
 
-/// Which implementation runs the inner kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Q6kPath {
-    /// Portable Rust (any CPU).
-    Scalar,
-    /// x86-64 AVX2 + FMA.
-    Avx2,
-    /// x86-64 AVX-512F/BW + AVX-512 VNNI (+ AVX2, FMA).
-    Avx512Vnni,
-}
-
-impl Q6kPath {
-    /// The fastest path this CPU supports.
-    pub fn detect() -> Self {
-        if Self::Avx512Vnni.available() {
-            Self::Avx512Vnni
-        } else if Self::Avx2.available() {
-            Self::Avx2
-        } else {
-            Self::Scalar
-        }
-    }
-
-    /// Whether this CPU can run the path.
-    pub fn available(self) -> bool {
-        match self {
-            Self::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512Vnni => {
-                is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512bw")
-                    && is_x86_feature_detected!("avx512vnni")
-                    && is_x86_feature_detected!("avx2")
-                    && is_x86_feature_detected!("fma")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-}
+/// The matmul context of this format: per activation group of 4 the offset term, see
+/// [`offsets`].
+type Ctx<'a> = super::tiling::Ctx<'a, [i32; GROUPS]>;
 
 /// Below this many activation rows [`matmul_q6k`] hands the call to candle's row-at-a-time
 /// kernel (same bits either way).
@@ -147,51 +103,7 @@ pub fn matmul_q6k_with(
 /// the length is not a whole number of 210-byte blocks or the slice is not 2-byte aligned
 /// (`BlockQ6K` holds an f16).
 pub fn q6k_blocks_from_bytes(bytes: &[u8]) -> Result<&[BlockQ6K]> {
-    if !bytes.len().is_multiple_of(Q6K_BYTES) {
-        bail!(
-            "q6k: {} bytes is not a whole number of {Q6K_BYTES}-byte blocks",
-            bytes.len()
-        );
-    }
-    if !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ6K>()) {
-        bail!(
-            "q6k: block bytes are not {}-byte aligned",
-            std::mem::align_of::<BlockQ6K>()
-        );
-    }
-    // SAFETY: alignment and length were checked; `BlockQ6K` is `#[repr(C)]` of u8/i8 arrays
-    // and an f16 (any bit pattern valid), so every 210-byte run is a valid block; the borrow
-    // keeps the bytes alive and immutable.
-    Ok(unsafe {
-        std::slice::from_raw_parts(bytes.as_ptr().cast::<BlockQ6K>(), bytes.len() / Q6K_BYTES)
-    })
-}
-
-fn check_shapes(
-    m: usize,
-    k: usize,
-    n: usize,
-    lhs: &[f32],
-    weights: &[BlockQ6K],
-    dst: &[f32],
-) -> Result<()> {
-    if !k.is_multiple_of(QK) {
-        bail!("matmul_q6k: k = {k} is not a multiple of {QK}");
-    }
-    let kb = k / QK;
-    if m.checked_mul(k) != Some(lhs.len()) {
-        bail!("matmul_q6k: lhs has {} values, expected {m}×{k}", lhs.len());
-    }
-    if n.checked_mul(kb) != Some(weights.len()) {
-        bail!(
-            "matmul_q6k: weights have {} blocks, expected {n}×{kb}",
-            weights.len()
-        );
-    }
-    if m.checked_mul(n) != Some(dst.len()) {
-        bail!("matmul_q6k: dst has {} values, expected {m}×{n}", dst.len());
-    }
-    Ok(())
+    blocks_from_bytes(bytes)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -205,78 +117,34 @@ fn matmul_inner(
     dst: &mut [f32],
     row_block: Option<usize>,
 ) -> Result<()> {
-    check_shapes(m, k, n, lhs, weights, dst)?;
-    if !path.available() {
-        bail!("matmul_q6k: this CPU cannot run the {path:?} path");
-    }
-    if m == 0 || n == 0 {
+    let Some(kb) = begin(path, m, k, n, lhs, weights, dst)? else {
         return Ok(());
-    }
-    let kb = k / QK;
-    if kb == 0 {
-        // candle: an empty dot product is hsum(0) = +0.
-        dst.fill(0.0);
-        return Ok(());
-    }
-
-    let pool = candle_core::utils::barrier_pool();
-
+    };
     // Quantize the activations with candle's own quantizer (so `a.d` and `q8` are its bits),
     // plus per group of 4 values the offset term the path's kernel needs.
-    let mut acts = vec![BlockQ8K::zeros(); m * kb];
-    let mut aux = vec![[0i32; GROUPS]; m * kb];
-    {
-        let acts_ptr = SyncPtr(acts.as_mut_ptr());
-        let aux_ptr = SyncPtr(aux.as_mut_ptr());
-        let quantize_rows = |rows: std::ops::Range<usize>| {
-            let (acts_ptr, aux_ptr) = (&acts_ptr, &aux_ptr);
-            for row in rows {
-                // SAFETY: `row < m`, so both ranges lie inside the `m * kb` element vectors;
-                // every row is handed to exactly one call, so the mutable slices never overlap,
-                // and the vectors outlive the pool call.
-                let (q8, ax) = unsafe {
-                    (
-                        std::slice::from_raw_parts_mut(acts_ptr.0.add(row * kb), kb),
-                        std::slice::from_raw_parts_mut(aux_ptr.0.add(row * kb), kb),
-                    )
-                };
-                BlockQ8K::from_float(&lhs[row * k..(row + 1) * k], q8);
-                for (blk, ax) in q8_bytes(q8).chunks_exact(Q8K_BYTES).zip(ax.iter_mut()) {
-                    *ax = offsets(path, blk);
-                }
-            }
-        };
-        if m >= 4 && m * k >= 1 << 15 {
-            pool.execute_chunked(m, quantize_rows);
-        } else {
-            quantize_rows(0..m);
-        }
-    }
+    let parallel = m >= 4 && m * k >= 1 << 15;
+    let quantize = |xs: &[f32], ys: &mut [BlockQ8K]| BlockQ8K::from_float(xs, ys);
+    let (acts, aux) = quantize_acts(m, k, kb, lhs, parallel, [0i32; GROUPS], quantize, |blk| {
+        offsets(path, blk)
+    });
 
     let rb = match row_block {
         Some(rb) => rb.clamp(1, MAX_ROW_BLOCK),
         None => m.div_ceil(m.div_ceil(MAX_ROW_BLOCK)),
     };
-    let n_rb = m.div_ceil(rb);
     let n_ct = n.div_ceil(NR);
     let ctx = Ctx {
         m,
         n,
         kb,
-        w: q6_bytes(weights),
-        acts: q8_bytes(&acts),
+        w: as_bytes(weights),
+        acts: as_bytes(&acts),
         aux: &aux,
         row_block: rb,
         n_col_tiles: n_ct,
         dst: SyncPtr(dst.as_mut_ptr()),
     };
-    let n_items = n_rb * n_ct;
-    let run = |range: std::ops::Range<usize>| run_range(path, &ctx, range);
-    if n_items == 1 {
-        run(0..1);
-    } else {
-        pool.execute_chunked(n_items, run);
-    }
+    run_items(&ctx, |range| run_range(path, &ctx, range));
     Ok(())
 }
 
@@ -293,41 +161,6 @@ fn offsets(path: Q6kPath, blk: &[u8]) -> [i32; GROUPS] {
             -32 * (a + b + c + d)
         }
     })
-}
-
-/// A raw pointer that may be shared with the pool's workers; every use says why it is sound.
-struct SyncPtr<T>(*mut T);
-// SAFETY: the pointee is only written through disjoint ranges (see each use), and the
-// pointer never outlives the borrow it was made from (pool calls return before it ends).
-unsafe impl<T> Sync for SyncPtr<T> {}
-unsafe impl<T> Send for SyncPtr<T> {}
-
-fn q6_bytes(blocks: &[BlockQ6K]) -> &[u8] {
-    // SAFETY: `BlockQ6K` is `#[repr(C)]` with only u8/i8/f16 fields and no padding (size
-    // checked above), so its bytes are initialized; u8 has alignment 1; same memory.
-    unsafe {
-        std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks))
-    }
-}
-
-fn q8_bytes(blocks: &[BlockQ8K]) -> &[u8] {
-    // SAFETY: `BlockQ8K` is `#[repr(C)]` (f32, [i8; 256], [i16; 16]) with no padding (size
-    // checked above); same reasoning as `q6_bytes`.
-    unsafe {
-        std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks))
-    }
-}
-
-struct Ctx<'a> {
-    m: usize,
-    n: usize,
-    kb: usize,
-    w: &'a [u8],
-    acts: &'a [u8],
-    aux: &'a [[i32; GROUPS]],
-    row_block: usize,
-    n_col_tiles: usize,
-    dst: SyncPtr<f32>,
 }
 
 /// 16 weight rows × one super-block, unpacked.
@@ -358,20 +191,6 @@ fn w_block<'a>(ctx: &Ctx<'a>, row: usize, b: usize) -> &'a [u8; Q6K_BYTES] {
     ctx.w[at..at + Q6K_BYTES]
         .try_into()
         .expect("a slice of Q6K_BYTES converts")
-}
-
-/// The Q8_K block of activation row `row`, super-block `b`.
-#[inline(always)]
-fn act_block<'a>(ctx: &Ctx<'a>, row: usize, b: usize) -> &'a [u8; Q8K_BYTES] {
-    let at = (row * ctx.kb + b) * Q8K_BYTES;
-    ctx.acts[at..at + Q8K_BYTES]
-        .try_into()
-        .expect("a slice of Q8K_BYTES converts")
-}
-
-#[inline(always)]
-fn act_d(a: &[u8; Q8K_BYTES]) -> f32 {
-    f32::from_le_bytes([a[0], a[1], a[2], a[3]])
 }
 
 #[inline(always)]
@@ -427,7 +246,7 @@ fn unpack_row_generic(
 
 fn run_range(path: Q6kPath, ctx: &Ctx, range: std::ops::Range<usize>) {
     match path {
-        Q6kPath::Scalar => run_items::<ScalarKernel>(ctx, range),
+        Q6kPath::Scalar => run_scalar::<ScalarKernel>(ctx, range),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `matmul_inner` checked `path.available()`, i.e. the CPU has AVX2 and FMA.
         Q6kPath::Avx2 => unsafe { x86::run_items_avx2(ctx, range) },
@@ -474,12 +293,7 @@ unsafe fn run_items_generic<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>)
     let mut tile = Tile::zeroed();
     let mut facc = vec![0f32; ctx.row_block * NR * LANES];
     for item in range.clone() {
-        let rb = item / ctx.n_col_tiles;
-        let ct = item % ctx.n_col_tiles;
-        let r0 = rb * ctx.row_block;
-        let rows = ctx.row_block.min(ctx.m - r0);
-        let c0 = ct * NR;
-        let nc = NR.min(ctx.n - c0);
+        let (r0, rows, c0, nc) = ctx.item(item);
         let facc = &mut facc[..rows * NR * LANES];
         facc.fill(0.0);
         // The next item's weight rows (one contiguous run), prefetched a slice per super-block
@@ -540,7 +354,7 @@ fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
-fn run_items<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>) {
+fn run_scalar<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>) {
     // SAFETY: only called with `ScalarKernel`, which needs no target features.
     unsafe { run_items_generic::<K>(ctx, range) }
 }
@@ -593,9 +407,10 @@ impl Kernel for ScalarKernel {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::tiling::{act_block, act_d, Q8K_BYTES, Q8K_QS};
     use super::{
-        act_block, act_d, run_items_generic, w_block, w_d, Ctx, Kernel, ScaleFmt, Tile, GROUPS,
-        LANES, NR, Q6K_BYTES, Q6K_QH, Q6K_SCALES, Q8K_BYTES, Q8K_QS, QK,
+        run_items_generic, w_block, w_d, Ctx, Kernel, ScaleFmt, Tile, GROUPS, LANES, NR, Q6K_BYTES,
+        Q6K_QH, Q6K_SCALES, QK,
     };
     use std::arch::x86_64::*;
 
@@ -986,28 +801,12 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::rng;
     use super::*;
     use candle_core::quantized::k_quants::matmul;
 
-    fn rng(seed: u64) -> impl FnMut() -> f32 {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        }
-    }
-
     fn weights(n: usize, k: usize, seed: u64) -> Vec<BlockQ6K> {
-        let mut r = rng(seed);
-        // Varied magnitudes per 16 values so the per-16 scales differ (incl. negative ones).
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| r() * (1.0 + ((i / 16) % 7) as f32))
-            .collect();
-        let mut blocks = vec![BlockQ6K::zeros(); n * k / QK];
-        BlockQ6K::from_float(&w, &mut blocks);
-        blocks
+        super::super::tests::weights(n, k, seed, |i| 1.0 + ((i / 16) % 7) as f32)
     }
 
     fn bits(x: &[f32]) -> Vec<u32> {
@@ -1125,7 +924,7 @@ mod tests {
     fn unpack_paths_agree() {
         let w = weights(4, 512, 13);
         for block in &w {
-            let blk: &[u8; Q6K_BYTES] = q6_bytes(std::slice::from_ref(block)).try_into().unwrap();
+            let blk: &[u8; Q6K_BYTES] = as_bytes(std::slice::from_ref(block)).try_into().unwrap();
             #[cfg(target_arch = "x86_64")]
             x86::unpack_avx2_matches(blk);
             // The portable unpacking reproduces candle's dequantization.
@@ -1144,7 +943,7 @@ mod tests {
     #[test]
     fn blocks_from_bytes_round_trip() {
         let w = weights(3, 512, 9);
-        let bytes = q6_bytes(&w);
+        let bytes = as_bytes(&w);
         let back = q6k_blocks_from_bytes(bytes).unwrap();
         assert_eq!(back, &w[..]);
         assert!(q6k_blocks_from_bytes(&bytes[..209]).is_err());
