@@ -1,14 +1,14 @@
 //! Matrix products against GGUF weights.
 //!
-//! Q8_0, Q4_K, Q5_K and Q6_K weights go through ggml's own scheme here (activations quantized
-//! once per row to the type's dot-product blocks, then block dot products), computed from
-//! the weights as stored. candle's x86 `QMatMul` would instead repack these types into a
-//! second, interleaved copy kept beside the original (up to 2.4× the file in RSS), and its
-//! repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which moves logits
-//! away from llama.cpp's on the same file. Q4_K, Q5_K and Q6_K, which candle runs one activation
-//! row at a time, use our tiled kernels (`engine::kernels`), bit-identical to ggml's. [`WeightKernels::Repacked`] opts back into
-//! candle's repacked Q4_K/Q6_K kernels, trading memory for prompt speed.
-//! Every other type goes through candle's `QMatMul` unchanged.
+//! Q4_K, Q5_K, Q6_K and Q8_0 weights are multiplied as stored, with activations quantized
+//! once per row to the type's dot-product blocks exactly as ggml does: Q4_K/Q5_K/Q6_K through
+//! our tiled kernels (`engine::kernels`, bit-identical to ggml's dot products), Q8_0 through
+//! candle's row kernel with Q8_0 activations. candle's own x86 `QMatMul` would repack these
+//! types into a second, interleaved copy kept beside the original (up to 2.4× the file in
+//! RSS), and its repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which
+//! moves logits away from llama.cpp's on the same file. [`WeightKernels::Repacked`] opts back
+//! into candle's repacked Q4_K/Q6_K kernels, trading memory for prompt speed. Every other
+//! type goes through candle's `QMatMul` unchanged.
 
 use std::sync::Arc;
 
