@@ -5,10 +5,16 @@
 //!   unpacks each weight super-block once and uses it against many activation rows.
 //! - [`q4k`]: the same for Q4_K (Q4_K_M GGUFs), with Q4_K's own float recipe for the mins.
 //! - [`q6k`]: the same for Q6_K (output projections, some `ffn_down` experts).
+//! - `gemv`: the decode path (m below `MIN_TILED_ROWS`) of all three on AVX-512 CPUs: ggml's
+//!   AVX2 dot product for two weight rows per 512-bit register, weights prefetched as one
+//!   sequential stream. Elsewhere those calls go to candle's row-at-a-time kernel.
 //!
 //! All three give results bit-identical to ggml's AVX2 dot products (and candle's ports of them),
 //! so logits stay exactly where llama.cpp puts them.
 
+mod gemv;
+#[cfg(target_arch = "x86_64")]
+mod gemv_x86;
 pub mod q4k;
 pub mod q5k;
 pub mod q6k;
@@ -17,6 +23,7 @@ mod q8k;
 mod tests;
 mod tiling;
 
+pub use gemv::available as decode_path_available;
 pub use tiling::KernelPath;
 
 pub use q5k::{matmul_q5k, matmul_q5k_with, q5k_blocks_from_bytes, Q5kPath, MIN_TILED_ROWS};

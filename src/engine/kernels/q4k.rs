@@ -76,9 +76,26 @@ pub fn matmul_q4k(
 ) -> Result<()> {
     check_shapes(m, k, n, lhs, weights, dst)?;
     if m < MIN_TILED_ROWS && k > 0 && n > 0 {
+        if super::gemv::available() {
+            return super::gemv::matmul(m, k, n, lhs, weights, dst, super::gemv::Format::Q4k);
+        }
         return candle_core::quantized::k_quants::matmul::<BlockQ4K>((m, k, n), lhs, weights, dst);
     }
     matmul_q4k_with(Q4kPath::detect(), m, k, n, lhs, weights, dst)
+}
+
+/// [`matmul_q4k`]'s decode path (AVX-512, one activation row at a time) forced for every
+/// `m` (for tests and benchmarks). Errors when the CPU lacks it
+/// ([`super::decode_path_available`]).
+pub fn matmul_q4k_gemv(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: &[f32],
+    weights: &[BlockQ4K],
+    dst: &mut [f32],
+) -> Result<()> {
+    super::gemv::matmul(m, k, n, lhs, weights, dst, super::gemv::Format::Q4k)
 }
 
 /// [`matmul_q4k`] on a chosen path, tiled for every `m` (for tests and benchmarks).

@@ -87,9 +87,26 @@ pub fn matmul_q5k(
 ) -> Result<()> {
     check_shapes(m, k, n, lhs, weights, dst)?;
     if m < MIN_TILED_ROWS && k > 0 && n > 0 {
+        if super::gemv::available() {
+            return super::gemv::matmul(m, k, n, lhs, weights, dst, super::gemv::Format::Q5k);
+        }
         return candle_core::quantized::k_quants::matmul::<BlockQ5K>((m, k, n), lhs, weights, dst);
     }
     matmul_q5k_with(Q5kPath::detect(), m, k, n, lhs, weights, dst)
+}
+
+/// [`matmul_q5k`]'s decode path (AVX-512, one activation row at a time) forced for every
+/// `m` (for tests and benchmarks). Errors when the CPU lacks it
+/// ([`super::decode_path_available`]).
+pub fn matmul_q5k_gemv(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: &[f32],
+    weights: &[BlockQ5K],
+    dst: &mut [f32],
+) -> Result<()> {
+    super::gemv::matmul(m, k, n, lhs, weights, dst, super::gemv::Format::Q5k)
 }
 
 /// [`matmul_q5k`] on a chosen path, tiled for every `m` (for tests and benchmarks).
