@@ -227,3 +227,13 @@ impl Generator for Engine {
             .map(|(c, _)| c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The service shares one loaded engine between threads.
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::Engine>();
+    }
+}
