@@ -67,7 +67,9 @@ impl SparseMoe {
         let probs = candle_nn::ops::softmax_last_dim(&self.router.forward(&x)?)?;
         let routes = route(&probs.to_vec2::<f32>()?, self.top_k);
 
-        let mut out = x.zeros_like()?;
+        // Each row sums its experts' weighted outputs in expert order (as transformers'
+        // index_add_ loop does), on the host: one pass instead of a copy of `out` per expert.
+        let mut out = vec![0f32; b * seq * dim];
         for (e, expert) in self.experts.iter().enumerate() {
             let (rows, weights) = &routes[e];
             if rows.is_empty() {
@@ -75,11 +77,18 @@ impl SparseMoe {
             }
             self.usage.record(self.layer, e, rows.len() as u64);
             let rows_t = Tensor::new(rows.as_slice(), x.device())?;
-            let weights_t = Tensor::from_slice(weights, (weights.len(), 1), x.device())?;
-            let y = expert.forward(&x.index_select(&rows_t, 0)?)?; // (n_e, dim)
-            out = out.index_add(&rows_t, &y.broadcast_mul(&weights_t)?, 0)?;
+            let y = expert
+                .forward(&x.index_select(&rows_t, 0)?)? // (n_e, dim)
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for ((&row, &w), y) in rows.iter().zip(weights).zip(y.chunks_exact(dim)) {
+                let dst = &mut out[row as usize * dim..(row as usize + 1) * dim];
+                for (d, &v) in dst.iter_mut().zip(y) {
+                    *d += v * w;
+                }
+            }
         }
-        out.reshape((b, seq, dim))
+        Tensor::from_vec(out, (b, seq, dim), x.device())
     }
 }
 
