@@ -21,6 +21,8 @@ pub mod q6k;
 mod q8k;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+mod tile_x86;
 mod tiling;
 
 pub use gemv::available as decode_path_available;
