@@ -21,6 +21,7 @@ pub mod q6k;
 mod q8k;
 #[cfg(test)]
 mod tests;
+mod tile45;
 #[cfg(target_arch = "x86_64")]
 mod tile_x86;
 mod tiling;

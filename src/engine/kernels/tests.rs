@@ -153,3 +153,143 @@ pub(super) fn check_entry<B: GgmlType>(
         assert_matches(&got, &want, &format!("entry m={m} k={k} n={n}"));
     }
 }
+
+/// The bit-exactness tests of a Q4_K/Q5_K-style format (see [`super::tile45`]), expanded in
+/// the format's `tests` module (`use super::*;` there resolves every name).
+macro_rules! tile45_tests {
+    (
+        block: $block:ty,
+        path: $path:ident,
+        entry: $entry:ident,
+        entry_with: $entry_with:ident,
+        from_bytes: $from_bytes:ident,
+        words: $words:ident $(,)?
+    ) => {
+        use super::super::tests::{check_entry, check_path};
+        use super::super::tile45::{fill_raw, Format, Kernel, Raw};
+        use super::super::tiling::{as_bytes, SyncPtr};
+
+        fn weights(n: usize, k: usize, seed: u64) -> Vec<$block> {
+            super::super::tests::weights(n, k, seed, |_| 1.0)
+        }
+
+        #[test]
+        fn scalar_matches_candle() {
+            check_path(matmul_inner, weights, $path::Scalar, true);
+        }
+
+        #[test]
+        fn avx2_matches_candle() {
+            check_path(matmul_inner, weights, $path::Avx2, true);
+        }
+
+        #[test]
+        fn avx512_vnni_matches_candle() {
+            check_path(matmul_inner, weights, $path::Avx512Vnni, true);
+        }
+
+        #[test]
+        fn default_entry_matches_candle() {
+            let shapes = [
+                (1, 512, 35),
+                (1, 256, 1024),
+                (2, 256, 7),
+                (4, 256, 16),
+                (17, 512, 50),
+            ];
+            check_entry($entry, weights, &shapes);
+        }
+
+        /// Each path's tile unpacking equals the portable one, including a ragged column tile.
+        #[test]
+        fn prepare_paths_agree() {
+            let (n, k) = (21, 512);
+            let w = weights(n, k, 3);
+            let bsp = [[0i32; 4]; 0];
+            let ctx = Ctx {
+                m: 0,
+                n,
+                kb: k / QK,
+                w: as_bytes(&w),
+                acts: &[],
+                aux: &bsp,
+                row_block: 1,
+                n_col_tiles: n.div_ceil(NR),
+                dst: SyncPtr(std::ptr::null_mut()),
+            };
+            let mut raw = Raw::<$words>::zeroed();
+            for (c0, nc) in [(0, 16), (16, 5)] {
+                for b in 0..k / QK {
+                    let mut want = Tile::zeroed();
+                    fill_raw(ctx.w, ctx.kb, c0, nc, b, &mut raw);
+                    <Fmt as Format<$words>>::unpack(&raw, &mut want);
+                    let mut tiles = vec![];
+                    #[cfg(target_arch = "x86_64")]
+                    if $path::Avx512Vnni.available() {
+                        let mut t = Tile::zeroed();
+                        // SAFETY: the features were just checked.
+                        unsafe {
+                            <x86::Avx512Kernel as Kernel<$words>>::prepare(
+                                &ctx, c0, nc, b, &mut raw, &mut t,
+                            )
+                        };
+                        tiles.push(t);
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if $path::Avx2.available() {
+                        let mut t = Tile::zeroed();
+                        // SAFETY: the features were just checked.
+                        unsafe {
+                            <x86::Avx2Kernel as Kernel<$words>>::prepare(
+                                &ctx, c0, nc, b, &mut raw, &mut t,
+                            )
+                        };
+                        tiles.push(t);
+                    }
+                    for t in tiles {
+                        for lane in 0..nc {
+                            let col =
+                                |x: &[[u32; NR]]| x.iter().map(|r| r[lane]).collect::<Vec<_>>();
+                            let coli =
+                                |x: &[[i32; NR]]| x.iter().map(|r| r[lane]).collect::<Vec<_>>();
+                            assert_eq!(col(&t.qs), col(&want.qs), "qs lane {lane} b {b}");
+                            assert_eq!(coli(&t.sc), coli(&want.sc), "sc lane {lane}");
+                            assert_eq!(coli(&t.mn), coli(&want.mn), "mn lane {lane}");
+                            assert_eq!(t.d[lane], want.d[lane]);
+                            assert_eq!(t.dmin[lane], want.dmin[lane]);
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn blocks_from_bytes_round_trip() {
+            let w = weights(3, 512, 9);
+            let bytes = as_bytes(&w);
+            let back = $from_bytes(bytes).unwrap();
+            assert_eq!(back, &w[..]);
+            let size = 4 * $words;
+            assert!($from_bytes(&bytes[..size - 1]).is_err());
+            assert!($from_bytes(&bytes[1..size + 1]).is_err());
+        }
+
+        #[test]
+        fn bad_shapes_are_errors() {
+            let w = weights(2, 256, 1);
+            let lhs = vec![0f32; 256];
+            let mut dst = vec![0f32; 2];
+            assert!($entry(1, 255, 2, &lhs[..255], &w, &mut dst).is_err());
+            assert!($entry(1, 256, 2, &lhs[..200], &w, &mut dst).is_err());
+            assert!($entry(1, 256, 3, &lhs, &w, &mut dst).is_err());
+            assert!($entry(1, 256, 2, &lhs, &w, &mut dst[..1]).is_err());
+            assert!($entry(usize::MAX, 256, 2, &lhs, &w, &mut dst).is_err());
+            // Empty shapes are fine.
+            assert!($entry(0, 256, 2, &[], &w, &mut []).is_ok());
+            let mut zero = vec![1f32; 2];
+            assert!($entry_with($path::Scalar, 1, 0, 2, &[], &[], &mut zero).is_ok());
+            assert_eq!(zero, [0.0, 0.0]);
+        }
+    };
+}
+pub(super) use tile45_tests;

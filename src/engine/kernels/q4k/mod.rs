@@ -30,10 +30,8 @@
 // parallel arrays would obscure that.
 #![allow(clippy::needless_range_loop)]
 
-use super::q8k::{bsum_pairs, quantize_row};
 use super::tiling::{
-    act_block, act_d, as_bytes, begin, blocks_from_bytes, check_shapes, quantize_acts, run_items,
-    word, KernelPath, SyncPtr, NR, Q8K_BYTES, Q8K_QS, QK,
+    act_block, act_d, blocks_from_bytes, check_shapes, KernelPath, NR, Q8K_QS, QK,
 };
 use candle_core::quantized::k_quants::BlockQ4K;
 use candle_core::Result;
@@ -42,10 +40,6 @@ use candle_core::Result;
 /// word 0 = d | dmin << 16, words 1..4 = scales, 4..36 = qs.
 const Q4K_BYTES: usize = 144;
 const Q4K_WORDS: usize = Q4K_BYTES / 4;
-/// Largest row block (rows of activations sharing one unpacked tile).
-const MAX_ROW_BLOCK: usize = 512;
-/// Quantized activations of one row block should stay in L2 (2 MiB per core here).
-const ROW_BLOCK_BYTES: usize = 1 << 20;
 /// f32 accumulators per activation row of a tile: 8 vectors of `NR` lanes (`acc_t`, see the
 /// module docs), then 4 for `accm_p`.
 const FACC_ROW: usize = 12 * NR;
@@ -53,8 +47,7 @@ const FACC_ROW: usize = 12 * NR;
 /// The paths the kernel runs on (shared by every format).
 pub type Q4kPath = KernelPath;
 
-/// The matmul context of this format: the per-block activation sums as i16 pairs.
-type Ctx<'a> = super::tiling::Ctx<'a, [i32; 4]>;
+use super::tile45::{run_items_generic, Ctx, Format, Kernel, Tile};
 
 /// Below this many activation rows [`matmul_q4k`] hands the call to candle's row-at-a-time
 /// kernel. At m = 1 the tiled kernel measured 0.74–0.94× candle on the (1024..3584)-sized
@@ -130,83 +123,30 @@ fn matmul_inner(
     dst: &mut [f32],
     row_block: Option<usize>,
 ) -> Result<()> {
-    let Some(kb) = begin(path, m, k, n, lhs, weights, dst)? else {
-        return Ok(());
-    };
-    // Quantize the activations once (rows in parallel), plus the per-32 activation sums as
-    // i16 pairs for the mins term.
-    let parallel = m >= 8 && m * k >= 1 << 16;
-    let quantize = |xs: &[f32], ys: &mut [_]| quantize_row(path, xs, ys);
-    let (acts, bsp) = quantize_acts(m, k, kb, lhs, parallel, [0i32; 4], quantize, bsum_pairs);
+    super::tile45::matmul(path, m, k, n, lhs, weights, dst, row_block, run_range)
+}
 
-    // Row blocks small enough that their quantized activations stay in L2.
-    let row_bytes = kb * Q8K_BYTES;
-    let mut rb = row_block
-        .unwrap_or(ROW_BLOCK_BYTES / row_bytes)
-        .clamp(1, MAX_ROW_BLOCK);
-    if row_block.is_none() {
-        rb = rb.max(16);
-        let n_rb = m.div_ceil(rb);
-        rb = m.div_ceil(n_rb).next_multiple_of(8).min(MAX_ROW_BLOCK);
+/// The raw words of 16 blocks, transposed.
+type Raw = super::tile45::Raw<Q4K_WORDS>;
+
+/// This format's part of the shared driver.
+pub(super) struct Fmt;
+
+impl Format<Q4K_WORDS> for Fmt {
+    const FACC_ROW: usize = FACC_ROW;
+
+    /// Written lane-wise so it vectorizes.
+    #[inline(always)]
+    fn unpack(raw: &Raw, tile: &mut Tile) {
+        unpack_meta(raw, tile);
+        unpack_qs(raw, tile);
     }
-    let n_ct = n.div_ceil(NR);
 
-    let ctx = Ctx {
-        m,
-        n,
-        kb,
-        w: as_bytes(weights),
-        acts: as_bytes(&acts),
-        aux: &bsp,
-        row_block: rb,
-        n_col_tiles: n_ct,
-        dst: SyncPtr(dst.as_mut_ptr()),
-    };
-    run_items(&ctx, |range| run_range(path, &ctx, range));
-    Ok(())
-}
-
-/// 16 weight rows × one super-block, unpacked.
-#[repr(C, align(64))]
-struct Tile {
-    /// `qs[g][lane]`: the 4-bit values k = 4g..4g+4 of weight row `lane`, one per byte.
-    qs: [[u32; NR]; 64],
-    /// `sc[s][lane]`: 6-bit scale of sub-block s (k = 32s..32s+32), in both i16 halves (for
-    /// `vpmaddwd`/`vpdpwssd` against i16 pairs).
-    sc: [[i32; NR]; 8],
-    /// `mn[p][lane]`: 6-bit mins of sub-blocks 2p (low i16) and 2p+1 (high i16).
-    mn: [[i32; NR]; 4],
-    d: [f32; NR],
-    dmin: [f32; NR],
-}
-
-/// The raw words of 16 blocks, transposed: `raw[word][lane]`.
-#[repr(C, align(64))]
-struct Raw([[u32; NR]; Q4K_WORDS]);
-
-/// Gathers super-block `b` of weight rows `c0..c0+nc` (lanes past `nc` zero).
-#[inline(always)]
-fn fill_raw(w: &[u8], kb: usize, c0: usize, nc: usize, b: usize, raw: &mut Raw) {
-    for lane in 0..NR {
-        if lane < nc {
-            let at = ((c0 + lane) * kb + b) * Q4K_BYTES;
-            let blk = &w[at..at + Q4K_BYTES];
-            for (u, words) in raw.0.iter_mut().enumerate() {
-                words[lane] = word(blk, 4 * u);
-            }
-        } else {
-            for words in raw.0.iter_mut() {
-                words[lane] = 0;
-            }
-        }
+    #[inline(always)]
+    fn mins(f: &[f32], lane: usize) -> f32 {
+        // `acc_m` reduced by `movehl`/`movehdup`, as candle.
+        (f[8 * NR + lane] + f[10 * NR + lane]) + (f[9 * NR + lane] + f[11 * NR + lane])
     }
-}
-
-/// Unpacks transposed raw words into a tile; written lane-wise so it vectorizes.
-#[inline(always)]
-fn unpack(raw: &Raw, tile: &mut Tile) {
-    unpack_meta(raw, tile);
-    unpack_qs(raw, tile);
 }
 
 /// `d`, `dmin`, scales and mins of [`unpack`].
@@ -261,7 +201,7 @@ fn unpack_qs(raw: &Raw, tile: &mut Tile) {
 
 fn run_range(path: Q4kPath, ctx: &Ctx, range: std::ops::Range<usize>) {
     match path {
-        Q4kPath::Scalar => run_scalar::<ScalarKernel>(ctx, range),
+        Q4kPath::Scalar => run_scalar(ctx, range),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `matmul_inner` checked `path.available()`, i.e. the CPU has AVX2 and FMA.
         Q4kPath::Avx2 => unsafe { x86::run_items_avx2(ctx, range) },
@@ -273,86 +213,16 @@ fn run_range(path: Q4kPath, ctx: &Ctx, range: std::ops::Range<usize>) {
     }
 }
 
-/// A kernel: accumulates the products of one tile with rows `r0..r0+rows` (super-block `b`)
-/// into `facc` (`rows × FACC_ROW`: per row, `acc_0..acc_7` then `accm_0..accm_3`, `NR` lanes
-/// each).
-trait Kernel {
-    /// Unpacks super-block `b` of weight rows `c0..c0+nc` into `tile` (`raw` is scratch).
-    ///
-    /// # Safety
-    /// The CPU must support the kernel's target features.
-    #[inline(always)]
-    unsafe fn prepare(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
-        fill_raw(ctx.w, ctx.kb, c0, nc, b, raw);
-        unpack(raw, tile);
-    }
-
-    /// # Safety
-    /// The CPU must support the kernel's target features.
-    unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]);
-}
-
-/// The driver loop, inlined into a target-feature wrapper per path so that the unpack code is
-/// compiled for that path's vector width too.
-///
-/// # Safety
-/// The CPU must support `K`'s target features.
-#[inline(always)]
-unsafe fn run_items_generic<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>) {
-    let mut raw = Raw([[0; NR]; Q4K_WORDS]);
-    let mut tile = Tile {
-        qs: [[0; NR]; 64],
-        sc: [[0; NR]; 8],
-        mn: [[0; NR]; 4],
-        d: [0.0; NR],
-        dmin: [0.0; NR],
-    };
-    let mut facc = vec![0f32; ctx.row_block * FACC_ROW];
-    for item in range {
-        let (r0, rows, c0, nc) = ctx.item(item);
-        let facc = &mut facc[..rows * FACC_ROW];
-        facc.fill(0.0);
-        for b in 0..ctx.kb {
-            // SAFETY: forwarded from this function's contract.
-            unsafe {
-                K::prepare(ctx, c0, nc, b, &mut raw, &mut tile);
-                K::rows(&tile, ctx, r0, rows, b, facc);
-            }
-        }
-        let mut out = [0f32; NR];
-        for r in 0..rows {
-            let f = &facc[r * FACC_ROW..(r + 1) * FACC_ROW];
-            let acc = |t: usize, lane: usize| f[t * NR + lane];
-            for (lane, o) in out.iter_mut().enumerate() {
-                // candle's `hsum_float_8(acc) + acc_m` (movehl, movehdup), in its order.
-                let u0 = (acc(4, lane) + acc(0, lane)) + (acc(6, lane) + acc(2, lane));
-                let u1 = (acc(5, lane) + acc(1, lane)) + (acc(7, lane) + acc(3, lane));
-                let um = (acc(8, lane) + acc(10, lane)) + (acc(9, lane) + acc(11, lane));
-                *o = (u0 + u1) + um;
-            }
-            let out = &out[..nc];
-            // SAFETY: row r0 + r < m and columns c0..c0+nc < n, so the range lies inside the
-            // m×n `dst`; each (row block, column tile) item is run exactly once, so no other
-            // thread writes these elements while `dst` is borrowed by `matmul_inner`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    out.as_ptr(),
-                    ctx.dst.0.add((r0 + r) * ctx.n + c0),
-                    nc,
-                );
-            }
-        }
-    }
-}
-
-fn run_scalar<K: Kernel>(ctx: &Ctx, range: std::ops::Range<usize>) {
-    // SAFETY: only called with `ScalarKernel`, which needs no target features.
-    unsafe { run_items_generic::<K>(ctx, range) }
+fn run_scalar(ctx: &Ctx, range: std::ops::Range<usize>) {
+    // SAFETY: `ScalarKernel` needs no target features.
+    unsafe { run_items_generic::<Q4K_WORDS, ScalarKernel>(ctx, range) }
 }
 
 struct ScalarKernel;
 
-impl Kernel for ScalarKernel {
+impl Kernel<Q4K_WORDS> for ScalarKernel {
+    type F = Fmt;
+
     unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
         for r in 0..rows {
             let a = act_block(ctx, r0 + r, b);

@@ -3,26 +3,10 @@
 
 use super::super::tile_x86::{tile_blocks, transpose16, transpose8};
 use super::super::tiling::{act_block, act_d, act_group, Q8K_BYTES};
-use super::{run_items_generic, Ctx, Kernel, Raw, Tile, FACC_ROW, NR, Q5K_BYTES};
+use super::{run_items_generic, Ctx, Kernel, Raw, Tile, FACC_ROW, NR, Q5K_BYTES, Q5K_WORDS};
 use std::arch::x86_64::*;
 
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn run_items_avx2(ctx: &Ctx, range: std::ops::Range<usize>) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { run_items_generic::<Avx2Kernel>(ctx, range) }
-}
-
-/// # Safety
-/// The CPU must support AVX-512F, AVX-512BW, AVX-512 VNNI and FMA.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-pub(super) unsafe fn run_items_avx512(ctx: &Ctx, range: std::ops::Range<usize>) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { run_items_generic::<Avx512Kernel>(ctx, range) }
-}
-
-struct Avx512Kernel;
+super::super::tile_x86::tile45_kernels!(Q5K_WORDS);
 
 /// `MR` activation rows × 16 weight rows × one super-block.
 #[inline]
@@ -284,61 +268,6 @@ fn prepare512(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &m
     }
 }
 
-/// # Safety
-/// The CPU must support AVX-512F/BW/VNNI and FMA.
-#[cfg(test)]
-pub(super) unsafe fn prepare_avx512(
-    ctx: &Ctx,
-    c0: usize,
-    nc: usize,
-    b: usize,
-    raw: &mut Raw,
-    tile: &mut Tile,
-) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { prepare512(ctx, c0, nc, b, raw, tile) }
-}
-
-impl Kernel for Avx512Kernel {
-    #[inline(always)]
-    unsafe fn prepare(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
-        // SAFETY: the caller guarantees AVX-512F/BW/VNNI and FMA.
-        unsafe { prepare512(ctx, c0, nc, b, raw, tile) }
-    }
-
-    #[inline(always)]
-    unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
-        macro_rules! call {
-            ($mr:literal, $r:expr) => {{
-                let r = $r;
-                let a: [&[u8; Q8K_BYTES]; $mr] =
-                    std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
-                let p: [[i32; 4]; $mr] =
-                    std::array::from_fn(|i| ctx.aux[(r0 + r + i) * ctx.kb + b]);
-                // SAFETY: the caller guarantees AVX-512F/BW/VNNI and FMA.
-                unsafe { tile512::<$mr>(tile, a, p, &mut facc[r * FACC_ROW..(r + $mr) * FACC_ROW]) }
-            }};
-        }
-        let mut r = 0;
-        while r + 8 <= rows {
-            call!(8, r);
-            r += 8;
-        }
-        match rows - r {
-            1 => call!(1, r),
-            2 => call!(2, r),
-            3 => call!(3, r),
-            4 => call!(4, r),
-            5 => call!(5, r),
-            6 => call!(6, r),
-            7 => call!(7, r),
-            _ => {}
-        }
-    }
-}
-
-struct Avx2Kernel;
-
 /// `MR` activation rows × 16 weight rows (two 8-lane halves) × one super-block.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -401,55 +330,6 @@ fn tile256<const MR: usize>(
                 let m = _mm256_mul_ps(_mm256_mul_ps(ad[r], dmw), _mm256_cvtepi32_ps(msum[r][h]));
                 _mm256_storeu_ps(o, _mm256_sub_ps(_mm256_loadu_ps(o), m));
             }
-        }
-    }
-}
-
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[cfg(test)]
-pub(super) unsafe fn prepare_avx2(
-    ctx: &Ctx,
-    c0: usize,
-    nc: usize,
-    b: usize,
-    raw: &mut Raw,
-    tile: &mut Tile,
-) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { prepare256(ctx, c0, nc, b, raw, tile) }
-}
-
-impl Kernel for Avx2Kernel {
-    #[inline(always)]
-    unsafe fn prepare(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
-        // SAFETY: the caller guarantees AVX2 and FMA.
-        unsafe { prepare256(ctx, c0, nc, b, raw, tile) }
-    }
-
-    #[inline(always)]
-    unsafe fn rows(tile: &Tile, ctx: &Ctx, r0: usize, rows: usize, b: usize, facc: &mut [f32]) {
-        macro_rules! call {
-            ($mr:literal, $r:expr) => {{
-                let r = $r;
-                let a: [&[u8; Q8K_BYTES]; $mr] =
-                    std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
-                let p: [[i32; 4]; $mr] =
-                    std::array::from_fn(|i| ctx.aux[(r0 + r + i) * ctx.kb + b]);
-                // SAFETY: the caller guarantees AVX2 and FMA.
-                unsafe { tile256::<$mr>(tile, a, p, &mut facc[r * FACC_ROW..(r + $mr) * FACC_ROW]) }
-            }};
-        }
-        let mut r = 0;
-        while r + 4 <= rows {
-            call!(4, r);
-            r += 4;
-        }
-        match rows - r {
-            1 => call!(1, r),
-            2 => call!(2, r),
-            3 => call!(3, r),
-            _ => {}
         }
     }
 }
