@@ -60,13 +60,7 @@ impl ModelInfo {
             n_params += dims.iter().product::<usize>() as u64;
             tensor_count += 1;
         }
-        let expert_layout = if !config.is_moe() {
-            ExpertLayout::Dense
-        } else if gguf.has_tensor("blk.0.ffn_gate_exps.weight") {
-            ExpertLayout::Merged
-        } else {
-            ExpertLayout::PerExpert
-        };
+        let expert_layout = ExpertLayout::detect(gguf, &config)?;
         Ok(Self {
             path: gguf.path().to_path_buf(),
             file_size: gguf.file_size(),

@@ -28,5 +28,3 @@ mod tiling;
 
 pub use gemv::available as decode_path_available;
 pub use tiling::KernelPath;
-
-pub use q5k::{matmul_q5k, matmul_q5k_with, q5k_blocks_from_bytes, Q5kPath, MIN_TILED_ROWS};

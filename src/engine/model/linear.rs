@@ -95,7 +95,7 @@ impl CustomOp1 for CompactMatmul {
             }
             GgmlDType::Q5K => {
                 let blocks = blocks::<BlockQ5K>(&data, k, n)?;
-                crate::engine::kernels::matmul_q5k(m, k, n, lhs, blocks, &mut dst)?
+                crate::engine::kernels::q5k::matmul_q5k(m, k, n, lhs, blocks, &mut dst)?
             }
             other => candle_core::bail!("qmatmul: no compact kernel for {other:?}"),
         }

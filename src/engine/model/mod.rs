@@ -40,6 +40,24 @@ pub enum ExpertLayout {
     PerExpert,
 }
 
+impl ExpertLayout {
+    /// How `gguf` stores the experts `config` calls for (`MissingTensor` when neither way).
+    pub fn detect(gguf: &GgufFile, config: &ModelConfig) -> Result<Self> {
+        if !config.is_moe() {
+            Ok(Self::Dense)
+        } else if gguf.has_tensor("blk.0.ffn_gate_exps.weight") {
+            Ok(Self::Merged)
+        } else if gguf.has_tensor("blk.0.ffn_gate.0.weight") {
+            Ok(Self::PerExpert)
+        } else {
+            Err(EngineError::MissingTensor {
+                path: gguf.path().to_path_buf(),
+                tensor: "blk.0.ffn_gate_exps.weight".into(),
+            })
+        }
+    }
+}
+
 enum FeedForward {
     Dense(Mlp),
     Moe(SparseMoe),
@@ -80,18 +98,7 @@ impl Model {
         };
         let c = &config;
         let (dim, hd) = (c.dim, c.head_dim);
-        let layout = if !c.is_moe() {
-            ExpertLayout::Dense
-        } else if gguf.has_tensor("blk.0.ffn_gate_exps.weight") {
-            ExpertLayout::Merged
-        } else if gguf.has_tensor("blk.0.ffn_gate.0.weight") {
-            ExpertLayout::PerExpert
-        } else {
-            return Err(EngineError::MissingTensor {
-                path: gguf.path().to_path_buf(),
-                tensor: "blk.0.ffn_gate_exps.weight".into(),
-            });
-        };
+        let layout = ExpertLayout::detect(gguf, c)?;
         let usage = Arc::new(ExpertUsage::new(c.n_layers, c.n_experts));
 
         let embed = loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?;
