@@ -1,3 +1,5 @@
 //! Sofer: Hebrew-first document processing on an in-process Mixtral engine.
 
 pub mod engine;
+pub mod retrieval;
+pub mod text;

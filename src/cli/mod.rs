@@ -1,8 +1,11 @@
 //! Command definitions (clap) and their dispatch.
 
 mod bench;
+mod eval;
+mod index;
 mod model;
 mod npy;
+mod text;
 
 use std::path::PathBuf;
 
@@ -28,6 +31,23 @@ enum Command {
     },
     /// Measure prefill and decode speed, k-sample cost and peak memory.
     Bench(bench::BenchArgs),
+    /// Add, count and delete documents in the retrieval index.
+    Index {
+        #[command(subcommand)]
+        command: index::IndexCommand,
+    },
+    /// Search the retrieval index.
+    Search(index::SearchArgs),
+    /// Look at what the text layer does to a document: sentences, normalization, chunks.
+    Text {
+        #[command(subcommand)]
+        command: text::TextCommand,
+    },
+    /// Measure quality on the licensed data sets (segmentation, retrieval).
+    Eval {
+        #[command(subcommand)]
+        command: eval::EvalCommand,
+    },
 }
 
 /// Where a model comes from, shared by the commands that load one.
@@ -79,5 +99,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Model { command } => model::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Index { command } => index::run(command),
+        Command::Search(args) => index::search(args),
+        Command::Text { command } => text::run(command),
+        Command::Eval { command } => eval::run(command),
     }
 }

@@ -19,6 +19,20 @@ pub fn refs_dir() -> PathBuf {
     dir
 }
 
+/// `$SOFER_DATA`, default `../shared/data`: the licensed data sets (UD Hebrew, HeQ, NTREX,
+/// Wikipedia sentences). Tests that need it fail (never skip) when absent.
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("SOFER_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    assert!(
+        dir.join("ud").is_dir(),
+        "shared data not found at {} (set SOFER_DATA)",
+        dir.display()
+    );
+    dir
+}
+
 /// A tiny reference GGUF, e.g. `tiny_gguf("q8_0")`.
 pub fn tiny_gguf(quant: &str) -> PathBuf {
     refs_dir().join(format!("tiny/gguf/tiny-{quant}.gguf"))

@@ -1,0 +1,21 @@
+//! `sofer eval …`: quality measurements on the licensed data in `../shared/data`.
+
+mod retrieval;
+mod segmentation;
+
+/// An evaluation to run.
+#[derive(Debug, clap::Subcommand)]
+pub enum EvalCommand {
+    /// Sentence-boundary precision/recall/F1 on UD Hebrew, ours vs plain UAX #29.
+    Segmentation(segmentation::SegmentationArgs),
+    /// Question → paragraph retrieval on HeQ: R@1/5/10 and MRR@10, ours vs tantivy's default.
+    Retrieval(retrieval::RetrievalArgs),
+}
+
+/// Runs one evaluation.
+pub fn run(command: EvalCommand) -> anyhow::Result<()> {
+    match command {
+        EvalCommand::Segmentation(args) => segmentation::run(args),
+        EvalCommand::Retrieval(args) => retrieval::run(args),
+    }
+}
