@@ -2,4 +2,5 @@
 
 pub mod engine;
 pub mod retrieval;
+pub mod tasks;
 pub mod text;

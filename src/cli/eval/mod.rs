@@ -1,11 +1,14 @@
 //! `sofer eval …`: quality measurements on the licensed data in `../shared/data`.
 
+mod chrf;
 mod retrieval;
 mod segmentation;
 
 /// An evaluation to run.
 #[derive(Debug, clap::Subcommand)]
 pub enum EvalCommand {
+    /// Corpus chrF of a translation against a reference (sacrebleu's CHRF, exactly).
+    Chrf(chrf::ChrfArgs),
     /// Sentence-boundary precision/recall/F1 on UD Hebrew, ours vs plain UAX #29.
     Segmentation(segmentation::SegmentationArgs),
     /// Question → paragraph retrieval on HeQ: R@1/5/10 and MRR@10, ours vs tantivy's default.
@@ -15,6 +18,7 @@ pub enum EvalCommand {
 /// Runs one evaluation.
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
+        EvalCommand::Chrf(args) => chrf::run(args),
         EvalCommand::Segmentation(args) => segmentation::run(args),
         EvalCommand::Retrieval(args) => retrieval::run(args),
     }

@@ -81,15 +81,27 @@ struct Run {
 
 fn load_heq(data: &Path) -> anyhow::Result<(Vec<Document>, Vec<Question>)> {
     let path = data.join("qa/heq_test_v1.1.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {} (set --data or SOFER_DATA)", path.display()))?;
-    let root: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {} (set --data or SOFER_DATA)", path.display()))?;
+    let root: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut docs = Vec::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut questions = Vec::new();
-    let articles = root["data"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let articles = root["data"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for article in articles {
-        for paragraph in article["paragraphs"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let context = paragraph["context"].as_str().unwrap_or_default().to_string();
+        for paragraph in article["paragraphs"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let context = paragraph["context"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let id = ids.entry(context.clone()).or_insert_with(|| {
                 let id = format!("heq-{}", docs.len());
                 docs.push(Document {
@@ -101,23 +113,35 @@ fn load_heq(data: &Path) -> anyhow::Result<(Vec<Document>, Vec<Question>)> {
                 });
                 id
             });
-            for qa in paragraph["qas"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            for qa in paragraph["qas"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 if qa["is_impossible"].as_bool().unwrap_or(false) {
                     continue;
                 }
                 if let Some(q) = qa["question"].as_str() {
-                    questions.push(Question { text: q.to_string(), paragraph: id.clone() });
+                    questions.push(Question {
+                        text: q.to_string(),
+                        paragraph: id.clone(),
+                    });
                 }
             }
         }
     }
-    anyhow::ensure!(!questions.is_empty(), "{}: no answerable questions", path.display());
+    anyhow::ensure!(
+        !questions.is_empty(),
+        "{}: no answerable questions",
+        path.display()
+    );
     Ok((docs, questions))
 }
 
 fn load_distractors(data: &Path, limit: usize) -> anyhow::Result<Vec<Document>> {
     let wiki_path = data.join("wiki/SVLM_Hebrew_Wikipedia_Corpus.txt");
-    let wiki = std::fs::read_to_string(&wiki_path).with_context(|| format!("reading {}", wiki_path.display()))?;
+    let wiki = std::fs::read_to_string(&wiki_path)
+        .with_context(|| format!("reading {}", wiki_path.display()))?;
     let doc = |id: String, text: String, source: &str| Document {
         id,
         title: String::new(),
@@ -132,11 +156,15 @@ fn load_distractors(data: &Path, limit: usize) -> anyhow::Result<Vec<Document>> 
         .map(|(i, group)| doc(format!("wiki-{i}"), group.join(" "), "wiki"))
         .collect();
     let ntrex_path = data.join("parallel/ntrex128_eng_heb.jsonl");
-    let ntrex = std::fs::read_to_string(&ntrex_path).with_context(|| format!("reading {}", ntrex_path.display()))?;
+    let ntrex = std::fs::read_to_string(&ntrex_path)
+        .with_context(|| format!("reading {}", ntrex_path.display()))?;
     let mut by_doc: Vec<(String, String)> = Vec::new();
     for (n, line) in ntrex.lines().enumerate() {
-        let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}", ntrex_path.display(), n + 1))?;
-        let (Some(id), Some(heb)) = (value["doc_id"].as_str(), value["heb"].as_str()) else { continue };
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}", ntrex_path.display(), n + 1))?;
+        let (Some(id), Some(heb)) = (value["doc_id"].as_str(), value["heb"].as_str()) else {
+            continue;
+        };
         match by_doc.last_mut() {
             Some((last, text)) if last == id => {
                 text.push(' ');
@@ -145,7 +173,11 @@ fn load_distractors(data: &Path, limit: usize) -> anyhow::Result<Vec<Document>> 
             _ => by_doc.push((id.to_string(), heb.to_string())),
         }
     }
-    out.extend(by_doc.into_iter().map(|(id, text)| doc(format!("ntrex-{id}"), text, "ntrex")));
+    out.extend(
+        by_doc
+            .into_iter()
+            .map(|(id, text)| doc(format!("ntrex-{id}"), text, "ntrex")),
+    );
     out.truncate(limit);
     Ok(out)
 }
@@ -155,8 +187,11 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> anyhow::Result<Self> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("sofer-eval-{}-{nanos}-{name}", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("sofer-eval-{}-{nanos}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self(dir))
     }
@@ -168,7 +203,11 @@ impl Drop for TempDir {
     }
 }
 
-fn build(dir: &Path, settings: &AnalyzerSettings, docs: &[&[Document]]) -> anyhow::Result<(RetrievalIndex, f64, u64)> {
+fn build(
+    dir: &Path,
+    settings: &AnalyzerSettings,
+    docs: &[&[Document]],
+) -> anyhow::Result<(RetrievalIndex, f64, u64)> {
     let index = RetrievalIndex::create(dir, settings)?;
     let start = Instant::now();
     let mut passages = 0;
@@ -182,7 +221,12 @@ fn build(dir: &Path, settings: &AnalyzerSettings, docs: &[&[Document]]) -> anyho
 fn evaluate(index: &RetrievalIndex, questions: &[Question]) -> anyhow::Result<(Quality, Vec<f64>)> {
     let mut quality = Quality::default();
     let mut latencies = Vec::with_capacity(questions.len());
-    let mut query = SearchQuery { text: String::new(), collection: COLLECTION.into(), language: None, k: K };
+    let mut query = SearchQuery {
+        text: String::new(),
+        collection: COLLECTION.into(),
+        language: None,
+        k: K,
+    };
     for question in questions {
         query.text.clone_from(&question.text);
         let start = Instant::now();
@@ -194,7 +238,11 @@ fn evaluate(index: &RetrievalIndex, questions: &[Question]) -> anyhow::Result<(Q
                 seen.push(&hit.doc_id);
             }
         }
-        if let Some(rank) = seen.iter().position(|id| *id == question.paragraph).map(|r| r + 1) {
+        if let Some(rank) = seen
+            .iter()
+            .position(|id| *id == question.paragraph)
+            .map(|r| r + 1)
+        {
             quality.r1 += f64::from(rank <= 1);
             quality.r5 += f64::from(rank <= 5);
             quality.r10 += f64::from(rank <= 10);
@@ -217,7 +265,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank - 1]
 }
 
-fn measure(name: &str, settings: &AnalyzerSettings, heq: &[Document], distractors: &[Document], questions: &[Question]) -> anyhow::Result<Run> {
+fn measure(
+    name: &str,
+    settings: &AnalyzerSettings,
+    heq: &[Document],
+    distractors: &[Document],
+    questions: &[Question],
+) -> anyhow::Result<Run> {
     let own_dir = TempDir::new(&format!("{name}-a"))?;
     let (own_index, _, _) = build(&own_dir.0, settings, &[heq])?;
     let (own, _) = evaluate(&own_index, questions)?;
@@ -232,7 +286,13 @@ fn measure(name: &str, settings: &AnalyzerSettings, heq: &[Document], distractor
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
     };
-    Ok(Run { analyzer: name.to_string(), settings: settings.clone(), own, with_distractors, speed })
+    Ok(Run {
+        analyzer: name.to_string(),
+        settings: settings.clone(),
+        own,
+        with_distractors,
+        speed,
+    })
 }
 
 /// The Hebrew analyzer's variants measured by `--ablation`, named.
@@ -263,7 +323,9 @@ fn ablation_variants() -> Vec<(String, AnalyzerSettings)> {
         }),
         variant("prefix + 3-grams, no exact", &|s| s.exact_weight = 0.0),
         variant("prefix + exact + 4-grams", &|s| s.ngram = Some(4)),
-        variant("prefix (any) + exact + 3-grams", &|s| s.prefix = Some(PrefixRule::Any)),
+        variant("prefix (any) + exact + 3-grams", &|s| {
+            s.prefix = Some(PrefixRule::Any)
+        }),
         variant("gram weight 0.6", &|s| s.gram_weight = 0.6),
         variant("gram weight 0.15", &|s| s.gram_weight = 0.15),
         variant("exact weight 1.0", &|s| s.exact_weight = 1.0),
@@ -279,7 +341,10 @@ pub fn run(args: RetrievalArgs) -> anyhow::Result<()> {
     let distractors = load_distractors(&args.data, args.distractors.unwrap_or(usize::MAX))?;
     let mut configs = vec![
         ("hebrew".to_string(), AnalyzerSettings::default()),
-        ("tantivy-default".to_string(), AnalyzerSettings::TantivyDefault),
+        (
+            "tantivy-default".to_string(),
+            AnalyzerSettings::TantivyDefault,
+        ),
     ];
     if args.ablation {
         configs.extend(ablation_variants());
@@ -308,7 +373,10 @@ pub fn run(args: RetrievalArgs) -> anyhow::Result<()> {
         heq.len(),
         distractors.len()
     );
-    println!("{:<34} {:>6} {:>6} {:>6} {:>7}   {:>6} {:>6} {:>6} {:>7}", "analyzer", "a R@1", "R@5", "R@10", "MRR@10", "b R@1", "R@5", "R@10", "MRR@10");
+    println!(
+        "{:<34} {:>6} {:>6} {:>6} {:>7}   {:>6} {:>6} {:>6} {:>7}",
+        "analyzer", "a R@1", "R@5", "R@10", "MRR@10", "b R@1", "R@5", "R@10", "MRR@10"
+    );
     for run in &runs {
         let (a, b) = (&run.own, &run.with_distractors);
         println!(
@@ -316,7 +384,10 @@ pub fn run(args: RetrievalArgs) -> anyhow::Result<()> {
             run.analyzer, a.r1, a.r5, a.r10, a.mrr10, b.r1, b.r5, b.r10, b.mrr10
         );
     }
-    println!("\n{:<34} {:>9} {:>9} {:>11} {:>8} {:>8}", "analyzer (b)", "passages", "index s", "passages/s", "p50 ms", "p99 ms");
+    println!(
+        "\n{:<34} {:>9} {:>9} {:>11} {:>8} {:>8}",
+        "analyzer (b)", "passages", "index s", "passages/s", "p50 ms", "p99 ms"
+    );
     for run in &runs {
         let s = &run.speed;
         println!(
