@@ -1,6 +1,7 @@
 //! Sofer: Hebrew-first document processing on an in-process Mixtral engine.
 
 pub mod engine;
+pub mod prompt;
 pub mod retrieval;
 pub mod tasks;
 pub mod text;

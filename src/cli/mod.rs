@@ -5,6 +5,7 @@ mod eval;
 mod index;
 mod model;
 mod npy;
+mod prompt;
 mod text;
 
 use std::path::PathBuf;
@@ -42,6 +43,11 @@ enum Command {
     Text {
         #[command(subcommand)]
         command: text::TextCommand,
+    },
+    /// Render conversations and task prompts to the ids the engine sees.
+    Prompt {
+        #[command(subcommand)]
+        command: prompt::PromptCommand,
     },
     /// Measure quality on the licensed data sets (segmentation, retrieval).
     Eval {
@@ -102,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Index { command } => index::run(command),
         Command::Search(args) => index::search(args),
         Command::Text { command } => text::run(command),
+        Command::Prompt { command } => prompt::run(command),
         Command::Eval { command } => eval::run(command),
     }
 }

@@ -32,6 +32,7 @@ impl Default for AnalyzerSettings {
 
 /// The Hebrew analyzer's fields and how much each counts in a query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HebrewSettings {
     /// Prefix variants in the `text` field; `None` indexes exact words there.
     pub prefix: Option<PrefixRule>,
@@ -43,6 +44,17 @@ pub struct HebrewSettings {
     pub exact_weight: f32,
     /// Query weight of `text_gram`.
     pub gram_weight: f32,
+    /// Drop question and function words ([`analyzer::QUERY_STOP_WORDS`]) from queries.
+    pub stop_words: bool,
+    /// BM25's average passage length is taken this many times longer than it is; above 1
+    /// it softens the bias towards short passages (1 is plain BM25).
+    pub length_scale: f32,
+    /// How many BM25 candidates are re-ranked by query-word coverage; 0 for none.
+    pub rerank_depth: usize,
+    /// Re-ranked score = BM25 × coverage^this, where coverage is the idf-weighted share
+    /// of query words a passage contains (a prefix variant counts fully, half the
+    /// word's n-grams count half).
+    pub coverage_exponent: f32,
 }
 
 impl Default for HebrewSettings {
@@ -54,6 +66,10 @@ impl Default for HebrewSettings {
             text_weight: 1.0,
             exact_weight: 0.5,
             gram_weight: 0.3,
+            stop_words: true,
+            length_scale: 1.0,
+            rerank_depth: 50,
+            coverage_exponent: 3.0,
         }
     }
 }
@@ -94,10 +110,10 @@ impl AnalyzerSettings {
             if let Some(n) = h.ngram {
                 analyzer::WordNgrams::new(n)?;
             }
-            let weights = [h.text_weight, h.exact_weight, h.gram_weight];
-            if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            let weights = [h.text_weight, h.exact_weight, h.gram_weight, h.length_scale, h.coverage_exponent];
+            if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || h.length_scale <= 0.0 {
                 return Err(RetrievalError::InvalidArgument(
-                    "field weights must be finite and non-negative".into(),
+                    "weights, length scale and coverage exponent must be finite and non-negative".into(),
                 ));
             }
         }

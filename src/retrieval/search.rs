@@ -7,13 +7,15 @@
 use std::collections::BTreeSet;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::snippet::{Snippet, SnippetGenerator};
-use tantivy::{TantivyDocument, Term};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Searcher, TantivyDocument, Term};
 
-use super::schema::AnalyzerSettings;
-use super::{RetrievalError, RetrievalIndex};
+use super::rerank::QueryWords;
+use super::schema::{AnalyzerSettings, HebrewSettings};
+use super::{analyzer, RetrievalError, RetrievalIndex};
 use crate::text::Language;
 
 /// Opening marker of a highlighted word in [`Hit::snippet`].
@@ -115,6 +117,30 @@ fn render_snippet(snippet: &Snippet, text: &str) -> String {
     out
 }
 
+/// BM25 statistics with the average passage length scaled (see
+/// [`super::HebrewSettings::length_scale`]).
+struct ScaledLengths<'a> {
+    searcher: &'a Searcher,
+    scale: f64,
+}
+
+impl Bm25StatisticsProvider for ScaledLengths<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Ok((self.searcher.total_num_tokens(field)? as f64 * self.scale) as u64)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.searcher.total_num_docs()
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        Bm25StatisticsProvider::doc_freq(self.searcher, term)
+    }
+}
+
+/// Byte offsets of the query's stop words, whose tokens (in every field) are skipped.
+type StopOffsets = Vec<usize>;
+
 impl RetrievalIndex {
     /// The fields a query searches, with their weights.
     fn query_fields(&self) -> Vec<(Field, f32)> {
@@ -130,20 +156,59 @@ impl RetrievalIndex {
         }
     }
 
+    fn hebrew(&self) -> Option<&HebrewSettings> {
+        match &self.settings {
+            AnalyzerSettings::Hebrew(h) => Some(h),
+            AnalyzerSettings::TantivyDefault => None,
+        }
+    }
+
+    fn analyzer(&self, field: Field) -> Result<TextAnalyzer, RetrievalError> {
+        self.index.tokenizer_for_field(field).map_err(|e| self.err(e))
+    }
+
+    /// The query's distinct words (analyzed, stop words left out) with their idf, and
+    /// where its stop words are.
+    fn query_words(&self, searcher: &Searcher, text: &str) -> Result<(Vec<(String, f32)>, StopOffsets), RetrievalError> {
+        let mut words: Vec<(String, f32)> = Vec::new();
+        let mut stops = Vec::new();
+        let Some(h) = self.hebrew() else {
+            return Ok((words, stops));
+        };
+        let Some(mut analyzer) = self.index.tokenizers().get(analyzer::WORD) else {
+            return Ok((words, stops));
+        };
+        let total = searcher.num_docs() as f32;
+        let mut stream = analyzer.token_stream(text);
+        while let Some(token) = stream.next() {
+            if h.stop_words && analyzer::is_query_stop_word(&token.text) {
+                stops.push(token.offset_from);
+                continue;
+            }
+            if words.iter().any(|(w, _)| *w == token.text) {
+                continue;
+            }
+            let df = searcher.doc_freq(&Term::from_field_text(self.fields.text, &token.text)).map_err(|e| self.err(e))? as f32;
+            let idf = (1.0 + (total - df + 0.5) / (df + 0.5)).ln();
+            words.push((token.text.clone(), idf));
+        }
+        Ok((words, stops))
+    }
+
     /// The scoring part of a query: each distinct token of each field, boosted by the
     /// field's weight; `None` when the text has no tokens.
-    fn text_query(&self, text: &str) -> Result<Option<BooleanQuery>, RetrievalError> {
+    fn text_query(&self, text: &str, stops: &StopOffsets) -> Result<Option<BooleanQuery>, RetrievalError> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut seen = BTreeSet::new();
         for (field, weight) in self.query_fields() {
             if weight <= 0.0 {
                 continue;
             }
-            let mut analyzer = self.index.tokenizer_for_field(field).map_err(|e| self.err(e))?;
+            let mut analyzer = self.analyzer(field)?;
             seen.clear();
             let mut stream = analyzer.token_stream(text);
             while let Some(token) = stream.next() {
-                if !seen.insert(token.text.clone()) {
+                if stops.contains(&token.offset_from) || !seen.insert(token.text.clone()) {
                     continue;
                 }
                 let term = Term::from_field_text(field, &token.text);
@@ -154,50 +219,76 @@ impl RetrievalIndex {
         Ok((!clauses.is_empty()).then(|| BooleanQuery::new(clauses)))
     }
 
+    /// Re-scores `candidates` by query-word coverage (Hebrew indexes with re-ranking on).
+    fn rerank(&self, words: &[(String, f32)], candidates: &mut [(f32, TantivyDocument)]) -> Result<(), RetrievalError> {
+        let Some(h) = self.hebrew().filter(|h| h.rerank_depth > 0) else {
+            return Ok(());
+        };
+        let query = QueryWords::new(words, h.prefix, h.ngram);
+        if query.is_empty() {
+            return Ok(());
+        }
+        let mut keys = self.analyzer(self.fields.text)?;
+        let mut grams = self.fields.text_gram.map(|f| self.analyzer(f)).transpose()?;
+        for (score, doc) in candidates.iter_mut() {
+            let text = doc.get_first(self.fields.text).and_then(|v| v.as_str()).unwrap_or_default();
+            *score *= query.coverage(text, &mut keys, grams.as_mut()).powf(h.coverage_exponent);
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(())
+    }
+
     /// The `k` best passages for `query`, best first; empty when the query has no words.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, RetrievalError> {
         if query.k == 0 || query.k > MAX_K {
             return Err(RetrievalError::InvalidArgument(format!("k must be 1 to {MAX_K}, got {}", query.k)));
         }
-        let Some(text_query) = self.text_query(&query.text)? else {
+        let searcher = self.reader.searcher();
+        let (words, stops) = self.query_words(&searcher, &query.text)?;
+        let Some(text_query) = self.text_query(&query.text, &stops)? else {
             return Ok(Vec::new());
         };
         let f = &self.fields;
-        let searcher = self.reader.searcher();
-        let snippets = SnippetGenerator::create(&searcher, &text_query, f.text).map(|mut g| {
-            g.set_max_num_chars(SNIPPET_BYTES);
-            g
-        });
+        let mut snippets = SnippetGenerator::create(&searcher, &text_query, f.text).map_err(|e| self.err(e))?;
+        snippets.set_max_num_chars(SNIPPET_BYTES);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
             vec![(Occur::Must, Box::new(text_query)), (Occur::Must, filter(f.collection, &query.collection))];
         if let Some(language) = query.language {
             clauses.push((Occur::Must, filter(f.language, language.code())));
         }
+        let depth = self.hebrew().map_or(query.k, |h| h.rerank_depth.max(query.k));
+        let scale = self.hebrew().map_or(1.0, |h| f64::from(h.length_scale));
+        let statistics = ScaledLengths { searcher: &searcher, scale };
         let top = searcher
-            .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(query.k).order_by_score())
+            .search_with_statistics_provider(&BooleanQuery::new(clauses), &TopDocs::with_limit(depth).order_by_score(), &statistics)
             .map_err(|e| self.err(e))?;
-        let snippets = snippets.map_err(|e| self.err(e))?;
-        let mut hits = Vec::with_capacity(top.len());
+        let mut candidates = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address).map_err(|e| self.err(e))?;
-            let text_of = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            let number_of = |field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or_default();
-            let text = text_of(f.text);
-            let snippet = render_snippet(&snippets.snippet(&text), &text);
-            hits.push(Hit {
-                doc_id: text_of(f.doc_id),
-                passage_id: number_of(f.passage_id),
-                paragraph: number_of(f.paragraph),
-                title: text_of(f.title),
-                char_start: number_of(f.char_start),
-                char_end: number_of(f.char_end),
-                score,
-                snippet,
-                language: text_of(f.language).parse().unwrap_or(Language::Unknown),
-                source: text_of(f.source),
-                text,
-            });
+            candidates.push((score, doc));
         }
-        Ok(hits)
+        self.rerank(&words, &mut candidates)?;
+        candidates.truncate(query.k);
+        Ok(candidates.into_iter().map(|(score, doc)| self.hit(score, &doc, &snippets)).collect())
+    }
+
+    fn hit(&self, score: f32, doc: &TantivyDocument, snippets: &SnippetGenerator) -> Hit {
+        let f = &self.fields;
+        let text_of = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let number_of = |field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or_default();
+        let text = text_of(f.text);
+        Hit {
+            doc_id: text_of(f.doc_id),
+            passage_id: number_of(f.passage_id),
+            paragraph: number_of(f.paragraph),
+            title: text_of(f.title),
+            char_start: number_of(f.char_start),
+            char_end: number_of(f.char_end),
+            score,
+            snippet: render_snippet(&snippets.snippet(&text), &text),
+            language: text_of(f.language).parse().unwrap_or(Language::Unknown),
+            source: text_of(f.source),
+            text,
+        }
     }
 }

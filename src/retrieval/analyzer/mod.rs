@@ -20,6 +20,7 @@ mod final_letters;
 mod ngram;
 mod normalize;
 mod prefix;
+mod stopwords;
 mod tokenizer;
 
 use tantivy::tokenizer::{RemoveLongFilter, TextAnalyzer, TokenizerManager};
@@ -28,6 +29,7 @@ pub use final_letters::FinalLetterFolder;
 pub use ngram::WordNgrams;
 pub use normalize::{normalize_word, HebrewNormalizer};
 pub use prefix::{prefix_cuts, PrefixRule, PrefixVariants};
+pub use stopwords::{is_query_stop_word, QUERY_STOP_WORDS};
 pub use tokenizer::HebrewWordTokenizer;
 
 /// Normalized, folded words: exact-form matches.
