@@ -14,7 +14,8 @@ fn paragraphs(i: usize) -> Vec<String> {
 }
 
 fn write_corpus(path: &Path, docs: usize) {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}")));
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}")));
     for i in 0..docs {
         let line = serde_json::json!({"id": format!("doc-{i}"), "paragraphs": paragraphs(i)});
         writeln!(file, "{line}").unwrap_or_else(|e| panic!("{e}"));
@@ -43,14 +44,21 @@ fn sigkill_mid_ingest_keeps_every_acknowledged_document() {
     let mut acknowledged = Vec::new();
     let mut lines = BufReader::new(stdout).lines();
     while acknowledged.len() < 100 {
-        let line = lines.next().unwrap_or_else(|| panic!("sofer ended after {} acks", acknowledged.len()));
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("sofer ended after {} acks", acknowledged.len()));
         let ack: serde_json::Value = serde_json::from_str(&line.unwrap_or_else(|e| panic!("{e}")))
             .unwrap_or_else(|e| panic!("ack line is not JSON: {e}"));
-        let ids = ack["ids"].as_array().unwrap_or_else(|| panic!("no ids in {ack}"));
+        let ids = ack["ids"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no ids in {ack}"));
         assert_eq!(ack["committed"].as_u64(), Some(ids.len() as u64), "{ack}");
         acknowledged.extend(ids.iter().filter_map(|v| v.as_str().map(String::from)));
     }
-    assert!(child.try_wait().ok().flatten().is_none(), "sofer finished before it could be killed");
+    assert!(
+        child.try_wait().ok().flatten().is_none(),
+        "sofer finished before it could be killed"
+    );
     child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
     let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
     assert!(!status.success());
@@ -63,21 +71,41 @@ fn sigkill_mid_ingest_keeps_every_acknowledged_document() {
         }
     }
 
-    let index = RetrievalIndex::open(&index_dir).unwrap_or_else(|e| panic!("reopening after kill: {e}"));
-    let doc = Document { id: "doc-0".into(), title: String::new(), paragraphs: paragraphs(0), language: None, source: String::new() };
+    let index =
+        RetrievalIndex::open(&index_dir).unwrap_or_else(|e| panic!("reopening after kill: {e}"));
+    let doc = Document {
+        id: "doc-0".into(),
+        title: String::new(),
+        paragraphs: paragraphs(0),
+        language: None,
+        source: String::new(),
+    };
     let want = passages(&doc).len() as u64;
-    assert!(want >= 3, "the long paragraph must make several passages, got {want}");
+    assert!(
+        want >= 3,
+        "the long paragraph must make several passages, got {want}"
+    );
     for id in &acknowledged {
-        let got = index.passage_count("default", id).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(got, want, "acknowledged {id} has {got} passages after the crash");
+        let got = index
+            .passage_count("default", id)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            got, want,
+            "acknowledged {id} has {got} passages after the crash"
+        );
     }
     let stats = index.stats().unwrap_or_else(|e| panic!("{e}"));
     let documents = stats.collections.first().map_or(0, |c| c.documents);
-    assert!(documents as usize >= acknowledged.len() && (documents as usize) < total, "{documents}");
+    assert!(
+        documents as usize >= acknowledged.len() && (documents as usize) < total,
+        "{documents}"
+    );
 
     // The killed writer's lock is gone: this process can write.
     let extra = Document::from_text("after-crash", "", "נכתב אחרי הקריסה");
-    index.ingest("default", &[extra]).unwrap_or_else(|e| panic!("writing after the kill: {e}"));
+    index
+        .ingest("default", &[extra])
+        .unwrap_or_else(|e| panic!("writing after the kill: {e}"));
     assert_eq!(index.passage_count("default", "after-crash").ok(), Some(1));
 }
 
@@ -85,7 +113,9 @@ fn sigkill_mid_ingest_keeps_every_acknowledged_document() {
 fn a_second_writer_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let index = RetrievalIndex::open_or_create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    index.ingest("default", &[Document::from_text("x", "", "שלום")]).unwrap_or_else(|e| panic!("{e}"));
+    index
+        .ingest("default", &[Document::from_text("x", "", "שלום")])
+        .unwrap_or_else(|e| panic!("{e}"));
     let corpus = dir.path().join("more.jsonl");
     write_corpus(&corpus, 1);
     let out = Command::new(env!("CARGO_BIN_EXE_sofer"))
@@ -97,6 +127,12 @@ fn a_second_writer_gets_a_clear_error() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("is being written by another process"), "{stderr}");
-    assert!(stderr.contains(&dir.path().display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains("is being written by another process"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
 }

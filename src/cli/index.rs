@@ -23,7 +23,11 @@ impl IndexDir {
         if let Some(dir) = &self.dir {
             return Ok(dir.clone());
         }
-        let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         if let Some(data) = env("SOFER_DATA_DIR") {
             return Ok(data.join("index"));
         }
@@ -110,11 +114,18 @@ pub struct SearchArgs {
 /// Runs an index subcommand.
 pub fn run(command: IndexCommand) -> anyhow::Result<()> {
     match command {
-        IndexCommand::Add { paths, collection, commit_every, index } => {
-            add(&paths, &collection, commit_every as usize, &index)
-        }
+        IndexCommand::Add {
+            paths,
+            collection,
+            commit_every,
+            index,
+        } => add(&paths, &collection, commit_every as usize, &index),
         IndexCommand::Stats { json, index } => stats(json, &index),
-        IndexCommand::Delete { id, collection, index } => {
+        IndexCommand::Delete {
+            id,
+            collection,
+            index,
+        } => {
             let index = open(&index)?;
             let removed = index.delete(&collection, &id)?;
             println!("deleted {id} from {collection}: {removed} passages");
@@ -129,20 +140,33 @@ fn open(dir: &IndexDir) -> anyhow::Result<RetrievalIndex> {
 }
 
 /// Commits `batch` and acknowledges it on stdout.
-fn commit(index: &RetrievalIndex, collection: &str, batch: &mut Vec<Document>) -> anyhow::Result<()> {
+fn commit(
+    index: &RetrievalIndex,
+    collection: &str,
+    batch: &mut Vec<Document>,
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let report = index.ingest(collection, batch)?;
     let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", json!({"committed": report.documents, "passages": report.passages, "ids": ids}))?;
+    writeln!(
+        out,
+        "{}",
+        json!({"committed": report.documents, "passages": report.passages, "ids": ids})
+    )?;
     out.flush()?;
     batch.clear();
     Ok(())
 }
 
-fn add(paths: &[PathBuf], collection: &str, commit_every: usize, dir: &IndexDir) -> anyhow::Result<()> {
+fn add(
+    paths: &[PathBuf],
+    collection: &str,
+    commit_every: usize,
+    dir: &IndexDir,
+) -> anyhow::Result<()> {
     let index = open(dir)?;
     let mut failures = 0usize;
     let mut batch = Vec::new();
@@ -172,7 +196,9 @@ fn add(paths: &[PathBuf], collection: &str, commit_every: usize, dir: &IndexDir)
         commit(&index, collection, &mut batch)?;
     }
     if failures > 0 {
-        anyhow::bail!("{failures} file(s) or line(s) could not be read; the other documents were committed");
+        anyhow::bail!(
+            "{failures} file(s) or line(s) could not be read; the other documents were committed"
+        );
     }
     Ok(())
 }
@@ -184,10 +210,23 @@ fn stats(json: bool, dir: &IndexDir) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string(&stats)?)?;
         return Ok(());
     }
-    writeln!(out, "index {} (analyzer: {})", stats.path.display(), stats.analyzer.name())?;
-    writeln!(out, "{:<24} {:>10} {:>10}", "collection", "documents", "passages")?;
+    writeln!(
+        out,
+        "index {} (analyzer: {})",
+        stats.path.display(),
+        stats.analyzer.name()
+    )?;
+    writeln!(
+        out,
+        "{:<24} {:>10} {:>10}",
+        "collection", "documents", "passages"
+    )?;
     for c in &stats.collections {
-        writeln!(out, "{:<24} {:>10} {:>10}", c.collection, c.documents, c.passages)?;
+        writeln!(
+            out,
+            "{:<24} {:>10} {:>10}",
+            c.collection, c.documents, c.passages
+        )?;
     }
     Ok(())
 }
@@ -195,7 +234,8 @@ fn stats(json: bool, dir: &IndexDir) -> anyhow::Result<()> {
 /// Runs `sofer search`.
 pub fn search(args: SearchArgs) -> anyhow::Result<()> {
     let dir = args.index.resolve()?;
-    let index = RetrievalIndex::open(&dir).with_context(|| format!("opening index {}", dir.display()))?;
+    let index =
+        RetrievalIndex::open(&dir).with_context(|| format!("opening index {}", dir.display()))?;
     let mut query = SearchQuery {
         text: String::new(),
         collection: args.collection.clone(),
@@ -210,8 +250,19 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
             writeln!(out, "{}", json!({"query": query.text, "hits": hits}))?;
         } else {
             for (rank, hit) in hits.iter().enumerate() {
-                let title = if hit.title.is_empty() { String::new() } else { format!("  {}", hit.title) };
-                writeln!(out, "{}. {:.3}  {}#{}{title}", rank + 1, hit.score, hit.doc_id, hit.passage_id)?;
+                let title = if hit.title.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {}", hit.title)
+                };
+                writeln!(
+                    out,
+                    "{}. {:.3}  {}#{}{title}",
+                    rank + 1,
+                    hit.score,
+                    hit.doc_id,
+                    hit.passage_id
+                )?;
                 writeln!(out, "   {}", hit.snippet.replace('\n', " "))?;
             }
             if hits.is_empty() {

@@ -6,6 +6,7 @@ mod index;
 mod model;
 mod npy;
 mod prompt;
+mod task;
 mod text;
 
 use std::path::PathBuf;
@@ -32,6 +33,12 @@ enum Command {
     },
     /// Measure prefill and decode speed, k-sample cost and peak memory.
     Bench(bench::BenchArgs),
+    /// Summarize a document (long ones map-reduce over chunks).
+    Summarize(task::SummarizeArgs),
+    /// Translate a document Hebrew ⇄ English, paragraph by paragraph.
+    Translate(task::TranslateArgs),
+    /// Classify a document into given labels by majority vote.
+    Classify(task::ClassifyArgs),
     /// Add, count and delete documents in the retrieval index.
     Index {
         #[command(subcommand)]
@@ -105,6 +112,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Model { command } => model::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Summarize(args) => task::summarize(args),
+        Command::Translate(args) => task::translate(args),
+        Command::Classify(args) => task::classify(args),
         Command::Index { command } => index::run(command),
         Command::Search(args) => index::search(args),
         Command::Text { command } => text::run(command),

@@ -35,7 +35,10 @@ impl Document {
         Self {
             id: id.into(),
             title: title.into(),
-            paragraphs: paragraphs(text).into_iter().map(|r| text[r].to_string()).collect(),
+            paragraphs: paragraphs(text)
+                .into_iter()
+                .map(|r| text[r].to_string())
+                .collect(),
             language: None,
             source: String::new(),
         }
@@ -56,33 +59,58 @@ pub fn read_documents(path: &Path) -> impl Iterator<Item = Result<Document, Read
         let mut errors = Vec::new();
         walk(path, &mut files, &mut errors);
         files.sort();
-        (files.into_iter().map(|f| (f.clone(), relative_id(path, &f))).collect(), errors)
+        (
+            files
+                .into_iter()
+                .map(|f| (f.clone(), relative_id(path, &f)))
+                .collect(),
+            errors,
+        )
     } else {
-        let id = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let id = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         (vec![(path.to_path_buf(), id)], Vec::new())
     };
-    walk_errors.into_iter().map(Err).chain(files.into_iter().flat_map(|(file, id)| read_file(file, id)))
+    walk_errors
+        .into_iter()
+        .map(Err)
+        .chain(files.into_iter().flat_map(|(file, id)| read_file(file, id)))
 }
 
 fn relative_id(root: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(root).unwrap_or(file);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn extension(path: &Path) -> String {
-    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(source) => return errors.push(ReadError::Io { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return errors.push(ReadError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     for entry in entries {
         let path = match entry {
             Ok(entry) => entry.path(),
             Err(source) => {
-                errors.push(ReadError::Io { path: dir.to_path_buf(), source });
+                errors.push(ReadError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
                 continue;
             }
         };
@@ -100,7 +128,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
 fn read_file(path: PathBuf, id: String) -> Box<dyn Iterator<Item = Result<Document, ReadError>>> {
     if JSONL_EXTENSIONS.contains(&extension(&path).as_str()) {
         return match std::fs::File::open(&path) {
-            Ok(file) => Box::new(JsonlReader { path, lines: std::io::BufReader::new(file), line: 0 }),
+            Ok(file) => Box::new(JsonlReader {
+                path,
+                lines: std::io::BufReader::new(file),
+                line: 0,
+            }),
             Err(source) => Box::new(std::iter::once(Err(ReadError::Io { path, source }))),
         };
     }
@@ -110,23 +142,40 @@ fn read_file(path: PathBuf, id: String) -> Box<dyn Iterator<Item = Result<Docume
 /// Checks that `bytes` of `path` are text and returns them as a string.
 fn as_text(path: &Path, bytes: &[u8]) -> Result<String, ReadError> {
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(ReadError::Binary { path: path.to_path_buf(), offset });
+        return Err(ReadError::Binary {
+            path: path.to_path_buf(),
+            offset,
+        });
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(text.strip_prefix('\u{FEFF}').unwrap_or(text).to_string()),
-        Err(err) => Err(ReadError::InvalidUtf8 { path: path.to_path_buf(), offset: err.valid_up_to() }),
+        Err(err) => Err(ReadError::InvalidUtf8 {
+            path: path.to_path_buf(),
+            offset: err.valid_up_to(),
+        }),
     }
 }
 
 fn read_text_file(path: &Path, id: String) -> Result<Document, ReadError> {
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let text = as_text(path, &bytes)?;
     let markdown_title = (extension(path) != "txt")
-        .then(|| text.lines().find_map(|l| l.strip_prefix('#').map(|t| t.trim_start_matches('#').trim())))
+        .then(|| {
+            text.lines().find_map(|l| {
+                l.strip_prefix('#')
+                    .map(|t| t.trim_start_matches('#').trim())
+            })
+        })
         .flatten();
     let title = match markdown_title {
         Some(title) => title.to_string(),
-        None => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        None => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     };
     let mut doc = Document::from_text(id, title, &text);
     doc.source = path.display().to_string();
@@ -154,11 +203,16 @@ struct JsonlReader {
 
 impl JsonlReader {
     fn bad(&self, reason: impl Into<String>) -> ReadError {
-        ReadError::BadLine { path: self.path.clone(), line: self.line, reason: reason.into() }
+        ReadError::BadLine {
+            path: self.path.clone(),
+            line: self.line,
+            reason: reason.into(),
+        }
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<Document, ReadError> {
-        let line = std::str::from_utf8(bytes).map_err(|e| self.bad(format!("not valid UTF-8 (byte {})", e.valid_up_to())))?;
+        let line = std::str::from_utf8(bytes)
+            .map_err(|e| self.bad(format!("not valid UTF-8 (byte {})", e.valid_up_to())))?;
         let raw: JsonDocument = serde_json::from_str(line).map_err(|e| self.bad(e.to_string()))?;
         let id = match raw.id {
             Some(serde_json::Value::String(id)) if !id.is_empty() => id,
@@ -167,14 +221,20 @@ impl JsonlReader {
             None => return Err(self.bad("missing `id`")),
         };
         let language = match raw.language {
-            Some(code) => Some(code.parse::<Language>().map_err(|e| self.bad(e.to_string()))?),
+            Some(code) => Some(
+                code.parse::<Language>()
+                    .map_err(|e| self.bad(e.to_string()))?,
+            ),
             None => None,
         };
         let mut doc = match (raw.paragraphs, raw.text) {
             (Some(paragraphs), _) => Document {
                 id,
                 title: String::new(),
-                paragraphs: paragraphs.into_iter().filter(|p| !p.trim().is_empty()).collect(),
+                paragraphs: paragraphs
+                    .into_iter()
+                    .filter(|p| !p.trim().is_empty())
+                    .collect(),
                 language: None,
                 source: String::new(),
             },
@@ -183,7 +243,9 @@ impl JsonlReader {
         };
         doc.title = raw.title.unwrap_or_default();
         doc.language = language;
-        doc.source = raw.source.unwrap_or_else(|| format!("{}:{}", self.path.display(), self.line));
+        doc.source = raw
+            .source
+            .unwrap_or_else(|| format!("{}:{}", self.path.display(), self.line));
         Ok(doc)
     }
 }
@@ -199,7 +261,12 @@ impl Iterator for JsonlReader {
             match self.lines.read_until(b'\n', &mut bytes) {
                 Ok(0) => return None,
                 Ok(_) => {}
-                Err(source) => return Some(Err(ReadError::Io { path: self.path.clone(), source })),
+                Err(source) => {
+                    return Some(Err(ReadError::Io {
+                        path: self.path.clone(),
+                        source,
+                    }))
+                }
             }
             if bytes.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
@@ -232,24 +299,49 @@ mod tests {
         let first = got[0].as_ref().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((first.id.as_str(), first.paragraphs.len()), ("a", 2));
         let second = got[1].as_ref().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((second.id.as_str(), second.paragraphs.clone(), second.language), ("7", vec!["א".to_string()], Some(Language::He)));
-        let third = got[2].as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            (
+                second.id.as_str(),
+                second.paragraphs.clone(),
+                second.language
+            ),
+            ("7", vec!["א".to_string()], Some(Language::He))
+        );
+        let third = got[2]
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(third.contains("docs.jsonl:4"), "{third}");
-        let fourth = got[3].as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+        let fourth = got[3]
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(fourth.contains(":5: missing `id`"), "{fourth}");
     }
 
     #[test]
     fn folder_ids_are_relative_paths_and_bad_files_are_named() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        write(dir.path(), "sub/a.md", "# כותרת\n\nפסקה ראשונה\n\nפסקה שנייה".as_bytes());
+        write(
+            dir.path(),
+            "sub/a.md",
+            "# כותרת\n\nפסקה ראשונה\n\nפסקה שנייה".as_bytes(),
+        );
         write(dir.path(), "b.txt", b"\xff\xfe bad");
         write(dir.path(), "c.txt", b"bin\0ary");
         write(dir.path(), "skip.bin", b"x");
         let got: Vec<_> = read_documents(dir.path()).collect();
         assert_eq!(got.len(), 3);
-        assert!(got[0].as_ref().err().is_some_and(|e| e.to_string().contains("b.txt: not valid UTF-8")));
-        assert!(got[1].as_ref().err().is_some_and(|e| e.to_string().contains("c.txt: binary file")));
+        assert!(got[0]
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("b.txt: not valid UTF-8")));
+        assert!(got[1]
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("c.txt: binary file")));
         let md = got[2].as_ref().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(md.id, "sub/a.md");
         assert_eq!(md.title, "כותרת");

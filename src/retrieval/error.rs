@@ -47,10 +47,16 @@ impl RetrievalError {
     /// Wraps a tantivy error, turning a busy writer lock into [`RetrievalError::Locked`].
     pub(crate) fn tantivy(path: &std::path::Path, source: tantivy::TantivyError) -> Self {
         match source {
-            tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _) => {
-                Self::Locked { path: path.to_path_buf() }
-            }
-            source => Self::Tantivy { path: path.to_path_buf(), source },
+            tantivy::TantivyError::LockFailure(
+                tantivy::directory::error::LockError::LockBusy,
+                _,
+            ) => Self::Locked {
+                path: path.to_path_buf(),
+            },
+            source => Self::Tantivy {
+                path: path.to_path_buf(),
+                source,
+            },
         }
     }
 }

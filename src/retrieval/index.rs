@@ -86,8 +86,10 @@ impl RetrievalIndex {
     pub fn create(dir: &Path, settings: &AnalyzerSettings) -> Result<Self, RetrievalError> {
         let tantivy = |e| RetrievalError::tantivy(dir, e);
         let (schema, fields) = build_schema(settings)?;
-        std::fs::create_dir_all(dir)
-            .map_err(|source| RetrievalError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| RetrievalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         settings.save(dir)?;
         let index = Index::create_in_dir(dir, schema).map_err(tantivy)?;
         Self::assemble(dir, index, fields, settings.clone())
@@ -119,7 +121,14 @@ impl RetrievalIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| RetrievalError::tantivy(dir, e))?;
-        Ok(Self { dir: dir.to_path_buf(), index, fields, settings, reader, writer: Mutex::new(None) })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            index,
+            fields,
+            settings,
+            reader,
+            writer: Mutex::new(None),
+        })
     }
 
     /// The index directory.
@@ -138,7 +147,10 @@ impl RetrievalIndex {
 
     /// The writer, created (and the lock taken) on first use.
     fn writer(&self) -> Result<MutexGuard<'_, Option<IndexWriter>>, RetrievalError> {
-        let mut guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if guard.is_none() {
             let threads = std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
@@ -154,11 +166,17 @@ impl RetrievalIndex {
 
     /// Writes `docs` into `collection`, replacing documents with the same ids, and returns
     /// once they are committed (durable).
-    pub fn ingest(&self, collection: &str, docs: &[Document]) -> Result<IngestReport, RetrievalError> {
+    pub fn ingest(
+        &self,
+        collection: &str,
+        docs: &[Document],
+    ) -> Result<IngestReport, RetrievalError> {
         check_collection(collection)?;
         let mut guard = self.writer()?;
         let Some(writer) = guard.as_mut() else {
-            return Err(RetrievalError::InvalidArgument("index writer unavailable".into()));
+            return Err(RetrievalError::InvalidArgument(
+                "index writer unavailable".into(),
+            ));
         };
         let f = &self.fields;
         let mut report = IngestReport::default();
@@ -166,7 +184,9 @@ impl RetrievalIndex {
             let key = doc_key(collection, &document.id);
             writer.delete_term(Term::from_field_text(f.doc_key, &key));
             for (number, passage) in passages(document).into_iter().enumerate() {
-                let language = document.language.unwrap_or_else(|| detect_language(passage.text));
+                let language = document
+                    .language
+                    .unwrap_or_else(|| detect_language(passage.text));
                 let mut tantivy_doc = doc!(
                     f.collection => collection,
                     f.doc_key => key.as_str(),
@@ -217,9 +237,14 @@ impl RetrievalIndex {
         }
         let mut guard = self.writer()?;
         let Some(writer) = guard.as_mut() else {
-            return Err(RetrievalError::InvalidArgument("index writer unavailable".into()));
+            return Err(RetrievalError::InvalidArgument(
+                "index writer unavailable".into(),
+            ));
         };
-        writer.delete_term(Term::from_field_text(self.fields.doc_key, &doc_key(collection, doc_id)));
+        writer.delete_term(Term::from_field_text(
+            self.fields.doc_key,
+            &doc_key(collection, doc_id),
+        ));
         self.commit(writer)?;
         Ok(removed)
     }
@@ -232,7 +257,10 @@ impl RetrievalIndex {
 
     fn count(&self, searcher: &Searcher, term: Term) -> Result<u64, RetrievalError> {
         let query = TermQuery::new(term, IndexRecordOption::Basic);
-        searcher.search(&query, &Count).map(|n| n as u64).map_err(|e| self.err(e))
+        searcher
+            .search(&query, &Count)
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
     }
 
     /// Documents and passages per collection.
@@ -240,21 +268,40 @@ impl RetrievalIndex {
         let searcher = self.reader.searcher();
         let mut names = BTreeSet::new();
         for segment in searcher.segment_readers() {
-            let inverted = segment.inverted_index(self.fields.collection).map_err(|e| self.err(e))?;
-            let mut terms = inverted.terms().stream().map_err(|e| self.err(tantivy::TantivyError::from(e)))?;
+            let inverted = segment
+                .inverted_index(self.fields.collection)
+                .map_err(|e| self.err(e))?;
+            let mut terms = inverted
+                .terms()
+                .stream()
+                .map_err(|e| self.err(tantivy::TantivyError::from(e)))?;
             while terms.advance() {
                 names.insert(String::from_utf8_lossy(terms.key()).into_owned());
             }
         }
         let mut collections = Vec::new();
         for name in names {
-            let passages = self.count(&searcher, Term::from_field_text(self.fields.collection, &name))?;
+            let passages = self.count(
+                &searcher,
+                Term::from_field_text(self.fields.collection, &name),
+            )?;
             if passages == 0 {
                 continue;
             }
-            let documents = self.count(&searcher, Term::from_field_text(self.fields.doc_head, &name))?;
-            collections.push(CollectionStats { collection: name, documents, passages });
+            let documents = self.count(
+                &searcher,
+                Term::from_field_text(self.fields.doc_head, &name),
+            )?;
+            collections.push(CollectionStats {
+                collection: name,
+                documents,
+                passages,
+            });
         }
-        Ok(IndexStats { path: self.dir.clone(), analyzer: self.settings.clone(), collections })
+        Ok(IndexStats {
+            path: self.dir.clone(),
+            analyzer: self.settings.clone(),
+            collections,
+        })
     }
 }

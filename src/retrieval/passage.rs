@@ -2,7 +2,7 @@
 //! when it is longer than [`PASSAGE_WORDS`] words (cut by the text layer's chunker on
 //! sentence, then word boundaries, with a little overlap).
 
-use crate::text::{chunk, ChunkOptions, CharOffsets, TokenCounter};
+use crate::text::{chunk, CharOffsets, ChunkOptions, TokenCounter};
 
 use super::Document;
 
@@ -37,16 +37,20 @@ pub struct Passage<'a> {
 
 /// The passages of `doc`, in order; blank paragraphs give none.
 pub fn passages(doc: &Document) -> Vec<Passage<'_>> {
-    let options = ChunkOptions { max_tokens: PASSAGE_WORDS, overlap_tokens: OVERLAP_WORDS };
+    let options = ChunkOptions {
+        max_tokens: PASSAGE_WORDS,
+        overlap_tokens: OVERLAP_WORDS,
+    };
     let mut out = Vec::new();
     for (index, paragraph) in doc.paragraphs.iter().enumerate() {
         let text = paragraph.as_str();
+        let whole = std::iter::once(0..text.len()).collect::<Vec<_>>();
         let ranges = if WordCount.count(text) <= PASSAGE_WORDS {
-            vec![0..text.len()]
+            whole
         } else {
             match chunk(text, &WordCount, &options) {
                 Ok(chunks) => chunks.into_iter().map(|c| c.range).collect(),
-                Err(_) => vec![0..text.len()],
+                Err(_) => whole,
             }
         };
         let offsets = CharOffsets::new(text);
@@ -82,7 +86,15 @@ mod tests {
         let doc = Document::from_text("d", "", "שלום עולם\n\nפסקה שנייה");
         let got = passages(&doc);
         assert_eq!(got.len(), 2);
-        assert_eq!((got[1].paragraph, got[1].text, got[1].char_start, got[1].char_end), (1, "פסקה שנייה", 0, 10));
+        assert_eq!(
+            (
+                got[1].paragraph,
+                got[1].text,
+                got[1].char_start,
+                got[1].char_end
+            ),
+            (1, "פסקה שנייה", 0, 10)
+        );
     }
 
     #[test]
@@ -91,7 +103,9 @@ mod tests {
         let doc = Document::from_text("d", "", &sentence.repeat(200));
         let got = passages(&doc);
         assert!(got.len() > 5, "{}", got.len());
-        assert!(got.iter().all(|p| p.text.split_whitespace().count() <= PASSAGE_WORDS));
+        assert!(got
+            .iter()
+            .all(|p| p.text.split_whitespace().count() <= PASSAGE_WORDS));
         assert_eq!(got[0].char_start, 0);
         assert!(got.windows(2).all(|w| w[1].char_start <= w[0].char_end));
     }

@@ -41,9 +41,15 @@ impl QueryWords {
             }
             let mut count = 0;
             if let Some(n) = ngram {
-                let bounds: Vec<usize> = word.char_indices().map(|(b, _)| b).chain([word.len()]).collect();
+                let bounds: Vec<usize> = word
+                    .char_indices()
+                    .map(|(b, _)| b)
+                    .chain([word.len()])
+                    .collect();
                 for window in bounds.windows(n + 1).take(MAX_GRAMS) {
-                    let entry = grams.entry(word[window[0]..window[n]].to_string()).or_default();
+                    let entry = grams
+                        .entry(word[window[0]..window[n]].to_string())
+                        .or_default();
                     if !entry.iter().any(|&(w, _)| w == i) {
                         entry.push((i, count as u32));
                         count += 1;
@@ -52,7 +58,12 @@ impl QueryWords {
             }
             gram_counts.push(count);
         }
-        Self { weights: words.iter().map(|w| w.1).collect(), gram_counts, keys, grams }
+        Self {
+            weights: words.iter().map(|w| w.1).collect(),
+            gram_counts,
+            keys,
+            grams,
+        }
     }
 
     /// Whether there is anything to re-rank by.
@@ -62,7 +73,12 @@ impl QueryWords {
 
     /// The coverage of `passage` in 0..=1, with `keys` the analyzer of the passage's
     /// words and prefix variants and `grams` that of its n-grams.
-    pub fn coverage(&self, passage: &str, keys: &mut TextAnalyzer, grams: Option<&mut TextAnalyzer>) -> f32 {
+    pub fn coverage(
+        &self,
+        passage: &str,
+        keys: &mut TextAnalyzer,
+        grams: Option<&mut TextAnalyzer>,
+    ) -> f32 {
         let total: f32 = self.weights.iter().sum();
         if total <= 0.0 {
             return 0.0;
@@ -89,25 +105,38 @@ impl QueryWords {
                 }
             }
         }
-        matched.iter().zip(&self.weights).map(|(m, w)| m * w).sum::<f32>() / total
+        matched
+            .iter()
+            .zip(&self.weights)
+            .map(|(m, w)| m * w)
+            .sum::<f32>()
+            / total
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retrieval::analyzer::{register, ngram_analyzer_name, PREFIX};
+    use crate::retrieval::analyzer::{ngram_analyzer_name, register, PREFIX};
 
     fn analyzers() -> (TextAnalyzer, TextAnalyzer) {
         let manager = tantivy::tokenizer::TokenizerManager::default();
         register(&manager);
-        let get = |name: &str| manager.get(name).unwrap_or_else(|| panic!("no analyzer {name}"));
+        let get = |name: &str| {
+            manager
+                .get(name)
+                .unwrap_or_else(|| panic!("no analyzer {name}"))
+        };
         (get(PREFIX), get(&ngram_analyzer_name(3)))
     }
 
     #[test]
     fn prefixed_words_count_fully_and_gram_matches_half() {
-        let words = [("בית".to_string(), 1.0), ("מלכ".to_string(), 1.0), ("ירושלימ".to_string(), 2.0)];
+        let words = [
+            ("בית".to_string(), 1.0),
+            ("מלכ".to_string(), 1.0),
+            ("ירושלימ".to_string(), 2.0),
+        ];
         let query = QueryWords::new(&words, Some(PrefixRule::Grammar), Some(3));
         let (mut keys, mut grams) = analyzers();
         let full = query.coverage("ובבית המלך בירושלים", &mut keys, Some(&mut grams));

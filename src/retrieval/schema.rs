@@ -64,10 +64,10 @@ impl Default for HebrewSettings {
             prefix: Some(PrefixRule::Grammar),
             ngram: Some(3),
             text_weight: 1.0,
-            exact_weight: 0.5,
+            exact_weight: 0.0,
             gram_weight: 0.3,
             stop_words: true,
-            length_scale: 1.0,
+            length_scale: 4.0,
             rerank_depth: 50,
             coverage_exponent: 3.0,
         }
@@ -97,10 +97,12 @@ impl AnalyzerSettings {
     pub fn save(&self, dir: &Path) -> Result<(), RetrievalError> {
         let path = dir.join(SETTINGS_FILE);
         let tmp = dir.join(format!("{SETTINGS_FILE}.tmp"));
-        let json = serde_json::to_vec_pretty(self).map_err(|err| {
-            RetrievalError::InvalidArgument(format!("analyzer settings: {err}"))
-        })?;
-        let io = |source| RetrievalError::Io { path: path.clone(), source };
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|err| RetrievalError::InvalidArgument(format!("analyzer settings: {err}")))?;
+        let io = |source| RetrievalError::Io {
+            path: path.clone(),
+            source,
+        };
         std::fs::write(&tmp, json).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
     }
@@ -110,10 +112,17 @@ impl AnalyzerSettings {
             if let Some(n) = h.ngram {
                 analyzer::WordNgrams::new(n)?;
             }
-            let weights = [h.text_weight, h.exact_weight, h.gram_weight, h.length_scale, h.coverage_exponent];
+            let weights = [
+                h.text_weight,
+                h.exact_weight,
+                h.gram_weight,
+                h.length_scale,
+                h.coverage_exponent,
+            ];
             if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || h.length_scale <= 0.0 {
                 return Err(RetrievalError::InvalidArgument(
-                    "weights, length scale and coverage exponent must be finite and non-negative".into(),
+                    "weights, length scale and coverage exponent must be finite and non-negative"
+                        .into(),
                 ));
             }
         }
@@ -188,14 +197,23 @@ pub fn build_schema(settings: &AnalyzerSettings) -> Result<(Schema, Fields), Ret
     let char_end = builder.add_u64_field("char_end", STORED);
     let title = builder.add_text_field("title", STORED);
     let (text, text_exact, text_gram) = match settings {
-        AnalyzerSettings::TantivyDefault => (builder.add_text_field("text", analyzed("default", true)), None, None),
+        AnalyzerSettings::TantivyDefault => (
+            builder.add_text_field("text", analyzed("default", true)),
+            None,
+            None,
+        ),
         AnalyzerSettings::Hebrew(h) => {
-            let main = h.prefix.map_or(analyzer::WORD, analyzer::prefix_analyzer_name);
+            let main = h
+                .prefix
+                .map_or(analyzer::WORD, analyzer::prefix_analyzer_name);
             let text = builder.add_text_field("text", analyzed(main, true));
             let exact = (h.exact_weight > 0.0 && h.prefix.is_some())
                 .then(|| builder.add_text_field("text_exact", analyzed(analyzer::WORD, false)));
             let gram = h.ngram.map(|n| {
-                builder.add_text_field("text_gram", analyzed(&analyzer::ngram_analyzer_name(n), false))
+                builder.add_text_field(
+                    "text_gram",
+                    analyzed(&analyzer::ngram_analyzer_name(n), false),
+                )
             });
             (text, exact, gram)
         }

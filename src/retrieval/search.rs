@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::snippet::{Snippet, SnippetGenerator};
 use tantivy::tokenizer::TextAnalyzer;
@@ -81,14 +83,20 @@ impl Retriever for RetrievalIndex {
 }
 
 fn filter(field: Field, value: &str) -> Box<dyn Query> {
-    let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
+    let term = TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    );
     Box::new(ConstScoreQuery::new(Box::new(term), 0.0))
 }
 
 fn render_snippet(snippet: &Snippet, text: &str) -> String {
     let fragment = snippet.fragment();
     if fragment.is_empty() {
-        let end = text.char_indices().nth(SNIPPET_BYTES / 2).map_or(text.len(), |(i, _)| i);
+        let end = text
+            .char_indices()
+            .nth(SNIPPET_BYTES / 2)
+            .map_or(text.len(), |(i, _)| i);
         return text[..end].to_string();
     }
     // Prefix variants share their word's offsets, so ranges repeat and must be merged.
@@ -104,7 +112,9 @@ fn render_snippet(snippet: &Snippet, text: &str) -> String {
     let mut out = String::with_capacity(fragment.len() + 16);
     let mut at = 0;
     for range in merged {
-        let (Some(before), Some(word)) = (fragment.get(at..range.start), fragment.get(range.clone())) else {
+        let (Some(before), Some(word)) =
+            (fragment.get(at..range.start), fragment.get(range.clone()))
+        else {
             continue;
         };
         out.push_str(before);
@@ -164,12 +174,18 @@ impl RetrievalIndex {
     }
 
     fn analyzer(&self, field: Field) -> Result<TextAnalyzer, RetrievalError> {
-        self.index.tokenizer_for_field(field).map_err(|e| self.err(e))
+        self.index
+            .tokenizer_for_field(field)
+            .map_err(|e| self.err(e))
     }
 
     /// The query's distinct words (analyzed, stop words left out) with their idf, and
     /// where its stop words are.
-    fn query_words(&self, searcher: &Searcher, text: &str) -> Result<(Vec<(String, f32)>, StopOffsets), RetrievalError> {
+    fn query_words(
+        &self,
+        searcher: &Searcher,
+        text: &str,
+    ) -> Result<(Vec<(String, f32)>, StopOffsets), RetrievalError> {
         let mut words: Vec<(String, f32)> = Vec::new();
         let mut stops = Vec::new();
         let Some(h) = self.hebrew() else {
@@ -188,7 +204,9 @@ impl RetrievalIndex {
             if words.iter().any(|(w, _)| *w == token.text) {
                 continue;
             }
-            let df = searcher.doc_freq(&Term::from_field_text(self.fields.text, &token.text)).map_err(|e| self.err(e))? as f32;
+            let df = searcher
+                .doc_freq(&Term::from_field_text(self.fields.text, &token.text))
+                .map_err(|e| self.err(e))? as f32;
             let idf = (1.0 + (total - df + 0.5) / (df + 0.5)).ln();
             words.push((token.text.clone(), idf));
         }
@@ -197,7 +215,11 @@ impl RetrievalIndex {
 
     /// The scoring part of a query: each distinct token of each field, boosted by the
     /// field's weight; `None` when the text has no tokens.
-    fn text_query(&self, text: &str, stops: &StopOffsets) -> Result<Option<BooleanQuery>, RetrievalError> {
+    fn text_query(
+        &self,
+        text: &str,
+        stops: &StopOffsets,
+    ) -> Result<Option<BooleanQuery>, RetrievalError> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut seen = BTreeSet::new();
         for (field, weight) in self.query_fields() {
@@ -213,14 +235,21 @@ impl RetrievalIndex {
                 }
                 let term = Term::from_field_text(field, &token.text);
                 let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), weight))));
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(query), weight)),
+                ));
             }
         }
         Ok((!clauses.is_empty()).then(|| BooleanQuery::new(clauses)))
     }
 
     /// Re-scores `candidates` by query-word coverage (Hebrew indexes with re-ranking on).
-    fn rerank(&self, words: &[(String, f32)], candidates: &mut [(f32, TantivyDocument)]) -> Result<(), RetrievalError> {
+    fn rerank(
+        &self,
+        words: &[(String, f32)],
+        candidates: &mut [(f32, TantivyDocument)],
+    ) -> Result<(), RetrievalError> {
         let Some(h) = self.hebrew().filter(|h| h.rerank_depth > 0) else {
             return Ok(());
         };
@@ -229,10 +258,19 @@ impl RetrievalIndex {
             return Ok(());
         }
         let mut keys = self.analyzer(self.fields.text)?;
-        let mut grams = self.fields.text_gram.map(|f| self.analyzer(f)).transpose()?;
+        let mut grams = self
+            .fields
+            .text_gram
+            .map(|f| self.analyzer(f))
+            .transpose()?;
         for (score, doc) in candidates.iter_mut() {
-            let text = doc.get_first(self.fields.text).and_then(|v| v.as_str()).unwrap_or_default();
-            *score *= query.coverage(text, &mut keys, grams.as_mut()).powf(h.coverage_exponent);
+            let text = doc
+                .get_first(self.fields.text)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            *score *= query
+                .coverage(text, &mut keys, grams.as_mut())
+                .powf(h.coverage_exponent);
         }
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(())
@@ -241,7 +279,10 @@ impl RetrievalIndex {
     /// The `k` best passages for `query`, best first; empty when the query has no words.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, RetrievalError> {
         if query.k == 0 || query.k > MAX_K {
-            return Err(RetrievalError::InvalidArgument(format!("k must be 1 to {MAX_K}, got {}", query.k)));
+            return Err(RetrievalError::InvalidArgument(format!(
+                "k must be 1 to {MAX_K}, got {}",
+                query.k
+            )));
         }
         let searcher = self.reader.searcher();
         let (words, stops) = self.query_words(&searcher, &query.text)?;
@@ -249,18 +290,30 @@ impl RetrievalIndex {
             return Ok(Vec::new());
         };
         let f = &self.fields;
-        let mut snippets = SnippetGenerator::create(&searcher, &text_query, f.text).map_err(|e| self.err(e))?;
+        let mut snippets =
+            SnippetGenerator::create(&searcher, &text_query, f.text).map_err(|e| self.err(e))?;
         snippets.set_max_num_chars(SNIPPET_BYTES);
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, Box::new(text_query)), (Occur::Must, filter(f.collection, &query.collection))];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, Box::new(text_query)),
+            (Occur::Must, filter(f.collection, &query.collection)),
+        ];
         if let Some(language) = query.language {
             clauses.push((Occur::Must, filter(f.language, language.code())));
         }
-        let depth = self.hebrew().map_or(query.k, |h| h.rerank_depth.max(query.k));
+        let depth = self
+            .hebrew()
+            .map_or(query.k, |h| h.rerank_depth.max(query.k));
         let scale = self.hebrew().map_or(1.0, |h| f64::from(h.length_scale));
-        let statistics = ScaledLengths { searcher: &searcher, scale };
+        let statistics = ScaledLengths {
+            searcher: &searcher,
+            scale,
+        };
         let top = searcher
-            .search_with_statistics_provider(&BooleanQuery::new(clauses), &TopDocs::with_limit(depth).order_by_score(), &statistics)
+            .search_with_statistics_provider(
+                &BooleanQuery::new(clauses),
+                &TopDocs::with_limit(depth).order_by_score(),
+                &statistics,
+            )
             .map_err(|e| self.err(e))?;
         let mut candidates = Vec::with_capacity(top.len());
         for (score, address) in top {
@@ -269,13 +322,25 @@ impl RetrievalIndex {
         }
         self.rerank(&words, &mut candidates)?;
         candidates.truncate(query.k);
-        Ok(candidates.into_iter().map(|(score, doc)| self.hit(score, &doc, &snippets)).collect())
+        Ok(candidates
+            .into_iter()
+            .map(|(score, doc)| self.hit(score, &doc, &snippets))
+            .collect())
     }
 
     fn hit(&self, score: f32, doc: &TantivyDocument, snippets: &SnippetGenerator) -> Hit {
         let f = &self.fields;
-        let text_of = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let number_of = |field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or_default();
+        let text_of = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let number_of = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_u64())
+                .unwrap_or_default()
+        };
         let text = text_of(f.text);
         Hit {
             doc_id: text_of(f.doc_id),

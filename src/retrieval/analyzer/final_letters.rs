@@ -14,7 +14,10 @@ impl TokenFilter for FinalLetterFolder {
     type Tokenizer<T: Tokenizer> = FinalLetterFilter<T>;
 
     fn transform<T: Tokenizer>(self, tokenizer: T) -> FinalLetterFilter<T> {
-        FinalLetterFilter { inner: tokenizer, buffer: String::new() }
+        FinalLetterFilter {
+            inner: tokenizer,
+            buffer: String::new(),
+        }
     }
 }
 
@@ -29,7 +32,10 @@ impl<T: Tokenizer> Tokenizer for FinalLetterFilter<T> {
     type TokenStream<'a> = FinalLetterStream<'a, T::TokenStream<'a>>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
-        FinalLetterStream { tail: self.inner.token_stream(text), buffer: &mut self.buffer }
+        FinalLetterStream {
+            tail: self.inner.token_stream(text),
+            buffer: &mut self.buffer,
+        }
     }
 }
 
@@ -76,8 +82,9 @@ mod tests {
 
     #[test]
     fn folds_every_final_form() {
-        let mut analyzer =
-            TextAnalyzer::builder(HebrewWordTokenizer::default()).filter(FinalLetterFolder).build();
+        let mut analyzer = TextAnalyzer::builder(HebrewWordTokenizer::default())
+            .filter(FinalLetterFolder)
+            .build();
         let mut stream = analyzer.token_stream("מלך שלום אמן כסף ארץ abc");
         let mut got = Vec::new();
         while let Some(t) = stream.next() {

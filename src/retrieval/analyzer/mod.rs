@@ -68,7 +68,10 @@ fn words() -> tantivy::tokenizer::TextAnalyzerBuilder<impl tantivy::tokenizer::T
 pub fn register(manager: &TokenizerManager) {
     manager.register(WORD, words().build());
     for rule in [PrefixRule::Grammar, PrefixRule::Any] {
-        let filter = PrefixVariants { rule, keep_original: true };
+        let filter = PrefixVariants {
+            rule,
+            keep_original: true,
+        };
         manager.register(prefix_analyzer_name(rule), words().filter(filter).build());
     }
     for n in NGRAM_SIZES {
@@ -113,18 +116,27 @@ mod tests {
 
     #[test]
     fn mixed_scripts_lowercase_latin_and_fold_hebrew() {
-        assert_eq!(analyzer_tokens(WORD, "Google ו-Apple בעולם"), ["google", "ו", "apple", "בעולמ"]);
+        assert_eq!(
+            analyzer_tokens(WORD, "Google ו-Apple בעולם"),
+            ["google", "ו", "apple", "בעולמ"]
+        );
     }
 
     #[test]
     fn prefix_variants_reach_the_stem() {
         let tokens = analyzer_tokens(PREFIX, "ובבית הבית");
-        assert!(tokens.iter().filter(|t| *t == "בית").count() == 2, "{tokens:?}");
+        assert!(
+            tokens.iter().filter(|t| *t == "בית").count() == 2,
+            "{tokens:?}"
+        );
     }
 
     #[test]
     fn bidi_marks_and_zero_width_are_ignored() {
-        assert_eq!(analyzer_tokens(WORD, "\u{200F}שלום\u{200B}"), analyzer_tokens(WORD, "שלום"));
+        assert_eq!(
+            analyzer_tokens(WORD, "\u{200F}שלום\u{200B}"),
+            analyzer_tokens(WORD, "שלום")
+        );
     }
 
     #[test]

@@ -28,7 +28,12 @@ impl TokenFilter for WordNgrams {
     type Tokenizer<T: Tokenizer> = WordNgramsFilter<T>;
 
     fn transform<T: Tokenizer>(self, tokenizer: T) -> WordNgramsFilter<T> {
-        WordNgramsFilter { inner: tokenizer, n: self.n, word: String::new(), bounds: Vec::new() }
+        WordNgramsFilter {
+            inner: tokenizer,
+            n: self.n,
+            word: String::new(),
+            bounds: Vec::new(),
+        }
     }
 }
 
@@ -109,7 +114,9 @@ mod tests {
 
     fn grams(text: &str, n: usize) -> Vec<String> {
         let filter = WordNgrams::new(n).unwrap_or_else(|e| panic!("{e}"));
-        let mut analyzer = TextAnalyzer::builder(HebrewWordTokenizer::default()).filter(filter).build();
+        let mut analyzer = TextAnalyzer::builder(HebrewWordTokenizer::default())
+            .filter(filter)
+            .build();
         let mut stream = analyzer.token_stream(text);
         let mut out = Vec::new();
         while let Some(t) = stream.next() {

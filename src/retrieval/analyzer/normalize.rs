@@ -17,7 +17,11 @@ impl TokenFilter for HebrewNormalizer {
     type Tokenizer<T: Tokenizer> = HebrewNormalizerFilter<T>;
 
     fn transform<T: Tokenizer>(self, tokenizer: T) -> HebrewNormalizerFilter<T> {
-        HebrewNormalizerFilter { inner: tokenizer, buffer: String::new(), scratch: String::new() }
+        HebrewNormalizerFilter {
+            inner: tokenizer,
+            buffer: String::new(),
+            scratch: String::new(),
+        }
     }
 }
 
@@ -70,7 +74,11 @@ impl<T: TokenStream> TokenStream for HebrewNormalizerStream<'_, T> {
                 return false;
             }
             let token = self.tail.token_mut();
-            if token.text.chars().all(|c| c.is_ascii_alphanumeric() || ('\u{05D0}'..='\u{05EA}').contains(&c)) {
+            if token
+                .text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ('\u{05D0}'..='\u{05EA}').contains(&c))
+            {
                 token.text.make_ascii_lowercase();
                 return true;
             }

@@ -25,9 +25,9 @@ const MIN_REST_CHARS: usize = 2;
 
 /// Prefix sequences of [`PrefixRule::Grammar`], at most three letters long.
 const GRAMMAR_PREFIXES: &[&str] = &[
-    "ו", "ש", "ה", "ב", "כ", "ל", "מ", "כש", "מש", "מה", "וש", "וה", "וב", "וכ", "ול", "ומ",
-    "שה", "שב", "שכ", "של", "שמ", "כשה", "כשב", "כשל", "כשמ", "משה", "משב", "משל", "ומה",
-    "וכש", "ומש", "שמה",
+    "ו", "ש", "ה", "ב", "כ", "ל", "מ", "כש", "מש", "מה", "וש", "וה", "וב", "וכ", "ול", "ומ", "שה",
+    "שב", "שכ", "של", "שמ", "כשה", "כשב", "כשל", "כשמ", "משה", "משב", "משל", "ומה", "וכש", "ומש",
+    "שמה",
 ];
 
 fn is_prefix_letter(c: char) -> bool {
@@ -51,16 +51,17 @@ pub fn prefix_cuts(word: &str, rule: PrefixRule) -> Vec<usize> {
 
 fn push_prefix_cuts(word: &str, rule: PrefixRule, cuts: &mut Vec<usize>) {
     cuts.clear();
-    let mut chars = word.char_indices();
-    let mut letters = 0;
-    while let Some((i, c)) = chars.next() {
-        if letters == 3 || !is_prefix_letter(c) {
+    for (i, c) in word.char_indices().take(3) {
+        if !is_prefix_letter(c) {
             break;
         }
-        letters += 1;
         let cut = i + c.len_utf8();
         let rest = &word[cut..];
-        let rest_ok = rest.chars().take(MIN_REST_CHARS).filter(|&c| is_hebrew_letter(c)).count()
+        let rest_ok = rest
+            .chars()
+            .take(MIN_REST_CHARS)
+            .filter(|&c| is_hebrew_letter(c))
+            .count()
             == MIN_REST_CHARS;
         if !rest_ok {
             break;
@@ -84,7 +85,12 @@ impl TokenFilter for PrefixVariants {
     type Tokenizer<T: Tokenizer> = PrefixVariantsFilter<T>;
 
     fn transform<T: Tokenizer>(self, tokenizer: T) -> PrefixVariantsFilter<T> {
-        PrefixVariantsFilter { inner: tokenizer, config: self, word: String::new(), cuts: Vec::new() }
+        PrefixVariantsFilter {
+            inner: tokenizer,
+            config: self,
+            word: String::new(),
+            cuts: Vec::new(),
+        }
     }
 }
 
@@ -177,7 +183,10 @@ mod tests {
 
     fn variants(text: &str, rule: PrefixRule, keep_original: bool) -> Vec<(String, usize)> {
         let mut analyzer = TextAnalyzer::builder(HebrewWordTokenizer::default())
-            .filter(PrefixVariants { rule, keep_original })
+            .filter(PrefixVariants {
+                rule,
+                keep_original,
+            })
             .build();
         let mut stream = analyzer.token_stream(text);
         let mut out = Vec::new();
@@ -188,7 +197,10 @@ mod tests {
     }
 
     fn texts(text: &str, rule: PrefixRule) -> Vec<String> {
-        variants(text, rule, true).into_iter().map(|v| v.0).collect()
+        variants(text, rule, true)
+            .into_iter()
+            .map(|v| v.0)
+            .collect()
     }
 
     #[test]
@@ -213,8 +225,10 @@ mod tests {
 
     #[test]
     fn without_original_only_variants_remain() {
-        let got: Vec<String> =
-            variants("הבית גדול", PrefixRule::Grammar, false).into_iter().map(|v| v.0).collect();
+        let got: Vec<String> = variants("הבית גדול", PrefixRule::Grammar, false)
+            .into_iter()
+            .map(|v| v.0)
+            .collect();
         assert_eq!(got, ["בית"]);
     }
 }

@@ -27,7 +27,11 @@ impl Tokenizer for HebrewWordTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> HebrewWordStream<'a> {
         self.token.reset();
-        HebrewWordStream { text, cursor: 0, token: &mut self.token }
+        HebrewWordStream {
+            text,
+            cursor: 0,
+            token: &mut self.token,
+        }
     }
 }
 
@@ -104,13 +108,19 @@ mod tests {
 
     #[test]
     fn splits_on_spaces_punctuation_and_maqaf() {
-        let got: Vec<String> = words("שלום, עולם! בית־ספר e-mail").into_iter().map(|w| w.0).collect();
+        let got: Vec<String> = words("שלום, עולם! בית־ספר e-mail")
+            .into_iter()
+            .map(|w| w.0)
+            .collect();
         assert_eq!(got, ["שלום", "עולם", "בית", "ספר", "e", "mail"]);
     }
 
     #[test]
     fn keeps_gershayim_and_geresh_inside_words() {
-        let got: Vec<String> = words("צה\"ל וצה״ל ג'ירפה \"ציטוט\"").into_iter().map(|w| w.0).collect();
+        let got: Vec<String> = words("צה\"ל וצה״ל ג'ירפה \"ציטוט\"")
+            .into_iter()
+            .map(|w| w.0)
+            .collect();
         assert_eq!(got, ["צה\"ל", "וצה״ל", "ג'ירפה", "ציטוט"]);
     }
 

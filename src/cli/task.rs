@@ -1,0 +1,355 @@
+//! `sofer summarize|translate|classify`: the tasks as one-shot commands.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sofer::engine::gguf::GgufFile;
+use sofer::engine::Engine;
+use sofer::prompt::{ChatFormat, PromptSet};
+use sofer::retrieval::{RetrievalIndex, Retriever};
+use sofer::tasks::glossary::parse_tsv;
+use sofer::tasks::{
+    self, ClassifyRequest, Event, LabelSpec, SamplingRequest, SummarizeRequest, TaskContext,
+    TranslateRequest,
+};
+use sofer::text::bidi;
+
+use super::index::IndexDir;
+use super::ModelArgs;
+
+/// Flags every task command shares.
+#[derive(Debug, clap::Args)]
+pub struct TaskArgs {
+    /// The document (UTF-8); `-` or nothing for stdin.
+    input: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A folder of prompt files overriding the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    prompts: Option<PathBuf>,
+    /// Sampling temperature, 0 to 2 [default: the task's].
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Seed of the sampler; the same seed gives the same output.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output budget of each generation call, in tokens.
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// A collection of the retrieval index: context passages (summarize), translation
+    /// memory (translate) or labelled examples (classify).
+    #[arg(long)]
+    collection: Option<String>,
+    #[command(flatten)]
+    index: IndexDir,
+    /// Print the full result as one JSON object (text or label, tally, usage).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Flags of `sofer summarize`.
+#[derive(Debug, clap::Args)]
+pub struct SummarizeArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// short, medium, long, or a number of words.
+    #[arg(long)]
+    length: Option<String>,
+    /// paragraph or bullets.
+    #[arg(long)]
+    style: Option<String>,
+    /// The summary's language, he or en [default: the document's].
+    #[arg(long = "target-lang")]
+    target_lang: Option<String>,
+    /// A question the summary should answer.
+    #[arg(long)]
+    focus: Option<String>,
+    /// The largest map chunk in tokens [default: as much as the context allows].
+    #[arg(long)]
+    chunk_tokens: Option<usize>,
+}
+
+/// Flags of `sofer translate`.
+#[derive(Debug, clap::Args)]
+pub struct TranslateArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// he or en [default: detected].
+    #[arg(long = "source-lang")]
+    source_lang: Option<String>,
+    /// he or en [default: the other one].
+    #[arg(long = "target-lang")]
+    target_lang: Option<String>,
+    /// Candidates per paragraph; more than one picks the chrF consensus.
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// Term pairs that must be used, one `source<TAB>target` a line.
+    #[arg(long, value_name = "FILE")]
+    glossary: Option<PathBuf>,
+}
+
+/// Flags of `sofer classify`.
+#[derive(Debug, clap::Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// The labels, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    labels: Vec<String>,
+    /// Samples to vote (1 to 32) [default: 5].
+    #[arg(long)]
+    votes: Option<usize>,
+    /// A document may get several labels.
+    #[arg(long)]
+    multi_label: bool,
+}
+
+/// The loaded model, prompts and index a task runs with.
+struct Loaded {
+    engine: Engine,
+    format: ChatFormat,
+    prompts: PromptSet,
+    index: Option<RetrievalIndex>,
+}
+
+impl Loaded {
+    fn new(args: &TaskArgs) -> anyhow::Result<Self> {
+        let options = args.model.engine_options();
+        let engine = Engine::load(&options)?;
+        let gguf = GgufFile::open(&options.model)?;
+        let format = ChatFormat::from_gguf_metadata(gguf.metadata())
+            .with_context(|| format!("{}", options.model.display()))?;
+        let prompts = PromptSet::load(args.prompts.as_deref())?;
+        let index = match &args.collection {
+            Some(_) => {
+                let dir = args.index.resolve()?;
+                let index = RetrievalIndex::open(&dir)
+                    .with_context(|| format!("opening index {}", dir.display()))?;
+                Some(index)
+            }
+            None => None,
+        };
+        Ok(Self {
+            engine,
+            format,
+            prompts,
+            index,
+        })
+    }
+
+    fn context(&self) -> TaskContext<'_> {
+        TaskContext {
+            generator: &self.engine,
+            tokenizer: self.engine.tokenizer(),
+            format: &self.format,
+            prompts: &self.prompts,
+            context_length: self.engine.info().config.context_length,
+            retriever: self.index.as_ref().map(|i| i as &dyn Retriever),
+        }
+    }
+}
+
+impl TaskArgs {
+    fn read_input(&self) -> anyhow::Result<String> {
+        match self.input.as_deref() {
+            None => read_stdin(),
+            Some(p) if p == Path::new("-") => read_stdin(),
+            Some(p) => {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+            }
+        }
+    }
+
+    fn sampling(&self) -> SamplingRequest {
+        SamplingRequest {
+            temperature: self.temperature,
+            seed: self.seed,
+            max_tokens: self.max_tokens,
+        }
+    }
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading stdin")?;
+    Ok(text)
+}
+
+/// Streams a task's text to stdout: as it comes when piped; on a terminal, a line holding
+/// right-to-left text is shown once complete, in display order.
+struct Printer {
+    terminal: bool,
+    line: String,
+    printed: usize,
+}
+
+impl Printer {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stdout().is_terminal(),
+            line: String::new(),
+            printed: 0,
+        }
+    }
+
+    fn push(&mut self, text: &str) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if !self.terminal {
+            out.write_all(text.as_bytes())?;
+            return out.flush();
+        }
+        for piece in text.split_inclusive('\n') {
+            self.line.push_str(piece);
+            let done = self.line.ends_with('\n');
+            let rest = &self.line[self.printed..];
+            if done {
+                write!(out, "{}", bidi::visual(rest))?;
+                self.line.clear();
+                self.printed = 0;
+            } else if !self.line.chars().any(is_rtl) {
+                out.write_all(rest.as_bytes())?;
+                self.printed = self.line.len();
+            }
+        }
+        out.flush()
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() || self.terminal {
+            self.push("\n")?;
+        }
+        Ok(())
+    }
+}
+
+fn is_rtl(c: char) -> bool {
+    matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
+}
+
+/// Runs a task, streaming its text unless `--json`, then prints the JSON result.
+fn run_task<R: serde::Serialize>(
+    json: bool,
+    task: impl FnOnce(&mut dyn FnMut(Event<'_>) -> bool) -> Result<R, sofer::tasks::TaskError>,
+) -> anyhow::Result<R> {
+    let mut printer = Printer::new();
+    let mut failed: Option<std::io::Error> = None;
+    let result = task(&mut |event| match event {
+        Event::Text(text) if !json => match printer.push(text) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+        _ => true,
+    });
+    if let Some(e) = failed {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        return Err(e.into());
+    }
+    let result = result?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        printer.finish()?;
+    }
+    Ok(result)
+}
+
+/// Runs `sofer summarize`.
+pub fn summarize(args: SummarizeArgs) -> anyhow::Result<()> {
+    let req = SummarizeRequest {
+        text: args.task.read_input()?,
+        length: args.length,
+        style: args.style,
+        output_language: args.target_lang,
+        focus: args.focus,
+        chunk_tokens: args.chunk_tokens,
+        sampling: args.task.sampling(),
+        collection: args.task.collection.clone(),
+    }
+    .validate()?;
+    let loaded = Loaded::new(&args.task)?;
+    let ctx = loaded.context();
+    run_task(args.task.json, |out| tasks::summarize(&ctx, &req, out))?;
+    Ok(())
+}
+
+/// Runs `sofer translate`.
+pub fn translate(args: TranslateArgs) -> anyhow::Result<()> {
+    let glossary = match &args.glossary {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            parse_tsv(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    let req = TranslateRequest {
+        text: args.task.read_input()?,
+        source_language: args.source_lang,
+        target_language: args.target_lang,
+        glossary,
+        candidates: args.candidates,
+        sampling: args.task.sampling(),
+        collection: args.task.collection.clone(),
+    }
+    .validate()?;
+    let loaded = Loaded::new(&args.task)?;
+    let ctx = loaded.context();
+    let result = run_task(args.task.json, |out| tasks::translate(&ctx, &req, out))?;
+    if !args.task.json {
+        for v in &result.glossary_violations {
+            eprintln!(
+                "glossary: paragraph {}: `{}` should be translated as `{}`",
+                v.segment + 1,
+                v.source,
+                v.target
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `sofer classify`.
+pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
+    let req = ClassifyRequest {
+        text: args.task.read_input()?,
+        labels: args
+            .labels
+            .iter()
+            .map(|name| LabelSpec {
+                name: name.clone(),
+                description: None,
+            })
+            .collect(),
+        multi_label: args.multi_label,
+        votes: args.votes,
+        sampling: args.task.sampling(),
+        language: None,
+        collection: args.task.collection.clone(),
+    }
+    .validate()?;
+    let loaded = Loaded::new(&args.task)?;
+    let ctx = loaded.context();
+    let result = run_task(args.task.json, |out| tasks::classify(&ctx, &req, out))?;
+    if !args.task.json {
+        let labels = if result.labels.is_empty() {
+            "(none)".to_string()
+        } else {
+            result.labels.join(",")
+        };
+        let votes = result.tally.samples;
+        let won = (result.confidence * votes as f64).round() as usize;
+        println!(
+            "{labels}\t{:.2}\t({won}/{votes} votes, {} abstentions)",
+            result.confidence, result.abstentions
+        );
+    }
+    Ok(())
+}

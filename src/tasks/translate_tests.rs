@@ -1,0 +1,139 @@
+use super::*;
+use crate::tasks::testing::{Fixture, Scripted};
+
+fn request(text: &str) -> TranslateRequest {
+    TranslateRequest {
+        text: text.into(),
+        ..Default::default()
+    }
+}
+
+fn entry(s: &str, t: &str) -> GlossaryEntry {
+    GlossaryEntry {
+        source: s.into(),
+        target: t.into(),
+    }
+}
+
+#[test]
+fn bad_requests_name_the_field() {
+    let field = |req: TranslateRequest| req.validate().unwrap_err().field().map(str::to_string);
+    assert_eq!(field(request(" ")).as_deref(), Some("text"));
+    let same = TranslateRequest {
+        source_language: Some("he".into()),
+        target_language: Some("he".into()),
+        ..request("שלום")
+    };
+    assert_eq!(field(same).as_deref(), Some("target_language"));
+    let fr = TranslateRequest {
+        target_language: Some("fr".into()),
+        ..request("שלום")
+    };
+    assert_eq!(field(fr).as_deref(), Some("target_language"));
+    assert_eq!(
+        field(request("1234 5678")).as_deref(),
+        Some("source_language")
+    );
+    for k in [0, 33] {
+        let req = TranslateRequest {
+            candidates: Some(k),
+            ..request("שלום")
+        };
+        assert_eq!(field(req).as_deref(), Some("candidates"));
+    }
+    let req = TranslateRequest {
+        glossary: vec![entry("שלום", " ")],
+        ..request("שלום")
+    };
+    assert_eq!(field(req).as_deref(), Some("glossary[0].target"));
+}
+
+#[test]
+fn defaults_detect_the_source_and_pick_the_temperature_by_k() {
+    let one = request("שלום עולם").validate().unwrap();
+    assert_eq!((one.source, one.target), (Language::He, Language::En));
+    assert_eq!(one.sampling.params.temperature, 0.1);
+    let many = TranslateRequest {
+        candidates: Some(4),
+        ..request("Hello world")
+    }
+    .validate()
+    .unwrap();
+    assert_eq!((many.source, many.target), (Language::En, Language::He));
+    assert_eq!(many.sampling.params.temperature, 0.6);
+}
+
+#[test]
+fn paragraphs_translate_in_order_and_structure_survives() {
+    let fx = Fixture::load();
+    let generator = Scripted::new(|call, _, _| format!("T{call}"));
+    let ctx = fx.context(&generator, 4096);
+    let req = request("שלום עולם.\n\n2024-05-01 — 42%\n\nפסקה שנייה.\n")
+        .validate()
+        .unwrap();
+    let mut streamed = String::new();
+    let got = translate(&ctx, &req, &mut |e| {
+        if let Event::Text(t) = e {
+            streamed.push_str(t);
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(got.text, "T0\n\n2024-05-01 — 42%\n\nT1\n");
+    assert_eq!(streamed, got.text);
+    assert_eq!(got.usage.chunks, 2);
+    assert_eq!(got.usage.prefills, 2);
+    assert!(!got.segments[1].translated);
+    assert!(got.candidates.is_none());
+}
+
+#[test]
+fn k_candidates_come_from_one_call_and_consensus_picks_the_central_one() {
+    let fx = Fixture::load();
+    let answers = [
+        "The dog ran in the park",
+        "The dog runs in the park today",
+        "The dog ran in the park today",
+        "Rain will fall tomorrow",
+    ];
+    let generator = Scripted::new(|_, sample, _| answers[sample].to_string());
+    let ctx = fx.context(&generator, 4096);
+    let req = TranslateRequest {
+        candidates: Some(4),
+        glossary: vec![entry("כלב", "hound"), entry("חתול", "cat")],
+        ..request("הכלב רץ בפארק היום")
+    }
+    .validate()
+    .unwrap();
+    let got = translate(&ctx, &req, &mut |_| true).unwrap();
+    assert_eq!(generator.calls.borrow().len(), 1);
+    assert_eq!(generator.calls.borrow()[0].1, 4);
+    assert_eq!(got.text, answers[2]);
+    assert_eq!(got.candidates.as_ref().unwrap().len(), 4);
+    let consensus = got.segments[0].consensus.as_ref().unwrap();
+    assert_eq!(consensus.chosen, 2);
+    assert_eq!(
+        got.glossary_violations.len(),
+        1,
+        "{:?}",
+        got.glossary_violations
+    );
+    assert_eq!(got.glossary_violations[0].target, "hound");
+}
+
+#[test]
+fn an_oversized_paragraph_is_cut_and_every_call_fits() {
+    let fx = Fixture::load();
+    let generator = Scripted::new(|_, _, _| "x".to_string());
+    let ctx = fx.context(&generator, 512);
+    let req = request("משפט ארוך למדי על נושא כלשהו. ".repeat(60).trim())
+        .validate()
+        .unwrap();
+    let got = translate(&ctx, &req, &mut |_| true).unwrap();
+    let calls = generator.calls.borrow();
+    assert!(calls.len() > 1);
+    for (prompt, _, max) in calls.iter() {
+        assert!(prompt + max <= 512, "{prompt} + {max}");
+    }
+    assert_eq!(got.text, vec!["x"; calls.len()].join(" "));
+}
