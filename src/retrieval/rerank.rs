@@ -1,9 +1,11 @@
-//! Re-ranking BM25 candidates by how much of the question they cover.
+//! Re-ranking BM25 candidates by how much of the question they cover, and how closely.
 //!
 //! BM25 adds up term scores, so a short passage that repeats two of the query's words can
-//! beat the paragraph that contains all of them once. Coverage is the idf-weighted share
-//! of query words a passage contains: fully when one of the word's prefix variants is
-//! among the passage's keys, half when at least half of the word's n-grams are in it.
+//! beat the paragraph that contains all of them once. Three idf-weighted shares of the
+//! query are measured in each candidate (see [`Match`]): the words it contains (fully
+//! when one of the word's prefix variants is among the passage's keys, half when at least
+//! half of the word's n-grams are in it), the words it contains in exactly the query's
+//! form, and the query's neighbouring word pairs that stand close together in it.
 
 use std::collections::HashMap;
 
@@ -18,25 +20,42 @@ const MAX_GRAMS: usize = 64;
 pub struct QueryWords {
     /// idf weight of each word.
     weights: Vec<f32>,
+    /// Weight of each pair of neighbouring words (word i and i + 1).
+    pair_weights: Vec<f32>,
     /// Number of distinct n-grams of each word (at most [`MAX_GRAMS`]).
     gram_counts: Vec<usize>,
-    /// Each key (a word or one of its prefix variants) → the words it stands for.
-    keys: HashMap<String, Vec<usize>>,
+    /// Each key (a word or one of its prefix variants) → the words it stands for, and
+    /// whether it is the word's own (unstripped) form.
+    keys: HashMap<String, Vec<(usize, bool)>>,
     /// Each n-gram → the words and the bit of the gram within each.
     grams: HashMap<String, Vec<(usize, u32)>>,
 }
 
+/// How a passage matches the query: idf-weighted shares, each in 0..=1.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Match {
+    /// Share of the query's words found (a prefix variant fully, n-grams half).
+    pub coverage: f32,
+    /// Share of the query's words found in exactly the query's form.
+    pub exact: f32,
+    /// Share of the query's neighbouring word pairs found within the proximity window.
+    pub proximity: f32,
+}
+
 impl QueryWords {
-    /// `words` are analyzed (normalized, folded) query words with their idf.
+    /// `words` are analyzed (normalized, folded) query words with their idf, in query
+    /// order.
     pub fn new(words: &[(String, f32)], prefix: Option<PrefixRule>, ngram: Option<usize>) -> Self {
-        let mut keys: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut keys: HashMap<String, Vec<(usize, bool)>> = HashMap::new();
         let mut grams: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
         let mut gram_counts = Vec::with_capacity(words.len());
         for (i, (word, _)) in words.iter().enumerate() {
-            keys.entry(word.clone()).or_default().push(i);
+            keys.entry(word.clone()).or_default().push((i, true));
             if let Some(rule) = prefix {
                 for cut in prefix_cuts(word, rule) {
-                    keys.entry(word[cut..].to_string()).or_default().push(i);
+                    keys.entry(word[cut..].to_string())
+                        .or_default()
+                        .push((i, false));
                 }
             }
             let mut count = 0;
@@ -60,6 +79,7 @@ impl QueryWords {
         }
         Self {
             weights: words.iter().map(|w| w.1).collect(),
+            pair_weights: words.windows(2).map(|p| p[0].1.min(p[1].1)).collect(),
             gram_counts,
             keys,
             grams,
@@ -71,27 +91,49 @@ impl QueryWords {
         self.weights.is_empty()
     }
 
-    /// The coverage of `passage` in 0..=1, with `keys` the analyzer of the passage's
-    /// words and prefix variants and `grams` that of its n-grams.
-    pub fn coverage(
+    /// How `passage` matches, with `keys` the analyzer of the passage's words and prefix
+    /// variants (each word first, its variants after it at the same position) and
+    /// `grams` that of its n-grams; a word pair counts as close when its words stand at
+    /// most `window` words apart.
+    pub fn measure(
         &self,
         passage: &str,
         keys: &mut TextAnalyzer,
         grams: Option<&mut TextAnalyzer>,
-    ) -> f32 {
+        window: usize,
+    ) -> Match {
         let total: f32 = self.weights.iter().sum();
         if total <= 0.0 {
-            return 0.0;
+            return Match::default();
         }
-        let mut matched = vec![0.0f32; self.weights.len()];
+        let n = self.weights.len();
+        let mut matched = vec![0.0f32; n];
+        let mut exact = vec![false; n];
+        let mut pairs = vec![false; self.pair_weights.len()];
+        let mut last_seen: Vec<Option<usize>> = vec![None; n];
+        let mut previous = None;
         let mut stream = keys.token_stream(passage);
         while let Some(token) = stream.next() {
-            for &word in self.keys.get(token.text.as_str()).into_iter().flatten() {
+            let position = token.position;
+            let own_form = previous != Some(position);
+            previous = Some(position);
+            for &(word, own) in self.keys.get(token.text.as_str()).into_iter().flatten() {
                 matched[word] = 1.0;
+                exact[word] |= own && own_form;
+                let close = |other: usize| {
+                    last_seen[other].is_some_and(|p| p < position && position - p <= window)
+                };
+                if word > 0 && close(word - 1) {
+                    pairs[word - 1] = true;
+                }
+                if word + 1 < n && close(word + 1) {
+                    pairs[word] = true;
+                }
+                last_seen[word] = Some(position);
             }
         }
         if let Some(grams) = grams.filter(|_| matched.iter().any(|&m| m < 1.0)) {
-            let mut seen = vec![0u64; self.weights.len()];
+            let mut seen = vec![0u64; n];
             let mut stream = grams.token_stream(passage);
             while let Some(token) = stream.next() {
                 for &(word, bit) in self.grams.get(token.text.as_str()).into_iter().flatten() {
@@ -105,12 +147,23 @@ impl QueryWords {
                 }
             }
         }
-        matched
-            .iter()
-            .zip(&self.weights)
-            .map(|(m, w)| m * w)
-            .sum::<f32>()
-            / total
+        let share = |weights: &[f32], value: &dyn Fn(usize) -> f32| {
+            let total: f32 = weights.iter().sum();
+            if total <= 0.0 {
+                return 0.0;
+            }
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| value(i) * w)
+                .sum::<f32>()
+                / total
+        };
+        Match {
+            coverage: share(&self.weights, &|i| matched[i]),
+            exact: share(&self.weights, &|i| f32::from(u8::from(exact[i]))),
+            proximity: share(&self.pair_weights, &|i| f32::from(u8::from(pairs[i]))),
+        }
     }
 }
 
@@ -130,19 +183,47 @@ mod tests {
         (get(PREFIX), get(&ngram_analyzer_name(3)))
     }
 
+    fn words(list: &[(&str, f32)]) -> Vec<(String, f32)> {
+        list.iter().map(|&(w, f)| (w.to_string(), f)).collect()
+    }
+
     #[test]
     fn prefixed_words_count_fully_and_gram_matches_half() {
-        let words = [
-            ("בית".to_string(), 1.0),
-            ("מלכ".to_string(), 1.0),
-            ("ירושלימ".to_string(), 2.0),
-        ];
+        let words = words(&[("בית", 1.0), ("מלכ", 1.0), ("ירושלימ", 2.0)]);
         let query = QueryWords::new(&words, Some(PrefixRule::Grammar), Some(3));
         let (mut keys, mut grams) = analyzers();
-        let full = query.coverage("ובבית המלך בירושלים", &mut keys, Some(&mut grams));
+        let mut coverage = |text| query.measure(text, &mut keys, Some(&mut grams), 2).coverage;
+        let full = coverage("ובבית המלך בירושלים");
         assert!((full - 1.0).abs() < 1e-6, "{full}");
-        let partial = query.coverage("ובבית המלכים", &mut keys, Some(&mut grams));
+        let partial = coverage("ובבית המלכים");
         assert!((partial - 0.375).abs() < 1e-6, "{partial}");
-        assert_eq!(query.coverage("שום דבר", &mut keys, Some(&mut grams)), 0.0);
+        assert_eq!(coverage("שום דבר"), 0.0);
+    }
+
+    #[test]
+    fn exact_forms_are_counted_apart_from_variants() {
+        let words = words(&[("הבית", 1.0), ("גדול", 1.0)]);
+        let query = QueryWords::new(&words, Some(PrefixRule::Grammar), None);
+        let (mut keys, _) = analyzers();
+        let got = query.measure("בית גדול", &mut keys, None, 2);
+        assert!((got.coverage - 1.0).abs() < 1e-6, "{got:?}");
+        assert!((got.exact - 0.5).abs() < 1e-6, "{got:?}");
+        // The variant בית of ובבית is not the query's own form הבית.
+        let got = query.measure("ובבית גדול", &mut keys, None, 2);
+        assert!((got.exact - 0.5).abs() < 1e-6, "{got:?}");
+        let got = query.measure("הבית גדול", &mut keys, None, 2);
+        assert!((got.exact - 1.0).abs() < 1e-6, "{got:?}");
+    }
+
+    #[test]
+    fn neighbouring_query_words_count_when_close() {
+        let words = words(&[("מלכ", 1.0), ("ישראל", 1.0), ("ירושלימ", 1.0)]);
+        let query = QueryWords::new(&words, Some(PrefixRule::Grammar), None);
+        let (mut keys, _) = analyzers();
+        let mut proximity = |text, window| query.measure(text, &mut keys, None, window).proximity;
+        assert!((proximity("ישראל ומלך ישבו בירושלים", 1) - 0.5).abs() < 1e-6);
+        assert!((proximity("ישראל ומלך ישבו בירושלים", 2) - 1.0).abs() < 1e-6);
+        assert_eq!(proximity("מלך אחד ושני ישראל", 2), 0.0);
+        assert_eq!(proximity("מלך", 2), 0.0);
     }
 }

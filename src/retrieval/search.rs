@@ -244,7 +244,8 @@ impl RetrievalIndex {
         Ok((!clauses.is_empty()).then(|| BooleanQuery::new(clauses)))
     }
 
-    /// Re-scores `candidates` by query-word coverage (Hebrew indexes with re-ranking on).
+    /// Re-scores `candidates` by query-word coverage, exact forms and proximity (Hebrew
+    /// indexes with re-ranking on).
     fn rerank(
         &self,
         words: &[(String, f32)],
@@ -268,9 +269,10 @@ impl RetrievalIndex {
                 .get_first(self.fields.text)
                 .and_then(|v| v.as_str())
                 .unwrap_or_default();
-            *score *= query
-                .coverage(text, &mut keys, grams.as_mut())
-                .powf(h.coverage_exponent);
+            let found = query.measure(text, &mut keys, grams.as_mut(), h.proximity_window);
+            *score *= found.coverage.powf(h.coverage_exponent)
+                * (1.0 + h.exact_bonus * found.exact)
+                * (1.0 + h.proximity_bonus * found.proximity);
         }
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(())

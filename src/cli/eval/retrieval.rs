@@ -36,6 +36,9 @@ pub struct RetrievalArgs {
     /// Also measure variants of the Hebrew analyzer (prefix rule, n-gram size, weights).
     #[arg(long)]
     ablation: bool,
+    /// With `--ablation`, only the variants whose name contains this text.
+    #[arg(long, value_name = "TEXT", requires = "ablation")]
+    only: Option<String>,
 }
 
 /// Wikipedia sentences per distractor passage.
@@ -380,6 +383,24 @@ fn ablation_variants() -> Vec<(String, AnalyzerSettings)> {
             s.gram_weight = 0.5;
         }),
         variant("re-rank depth 100", &|s| s.rerank_depth = 100),
+        variant("exact bonus 0.1", &|s| s.exact_bonus = 0.1),
+        variant("exact bonus 0.2", &|s| s.exact_bonus = 0.2),
+        variant("exact bonus 0.4", &|s| s.exact_bonus = 0.4),
+        variant("proximity 0.1 w3", &|s| s.proximity_bonus = 0.1),
+        variant("proximity 0.2 w3", &|s| s.proximity_bonus = 0.2),
+        variant("proximity 0.4 w3", &|s| s.proximity_bonus = 0.4),
+        variant("proximity 0.2 w1", &|s| {
+            s.proximity_bonus = 0.2;
+            s.proximity_window = 1;
+        }),
+        variant("proximity 0.2 w5", &|s| {
+            s.proximity_bonus = 0.2;
+            s.proximity_window = 5;
+        }),
+        variant("exact 0.2 + proximity 0.2 w3", &|s| {
+            s.exact_bonus = 0.2;
+            s.proximity_bonus = 0.2;
+        }),
     ]
 }
 
@@ -406,6 +427,7 @@ pub fn run(args: RetrievalArgs) -> anyhow::Result<()> {
         configs.extend(
             ablation_variants()
                 .into_iter()
+                .filter(|(name, _)| args.only.as_ref().is_none_or(|only| name.contains(only)))
                 .map(|(name, settings)| (name, settings, 1)),
         );
     }
