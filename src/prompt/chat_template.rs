@@ -217,7 +217,12 @@ fn write_py_json(v: &serde_json::Value, indent: Option<usize>, depth: usize, out
 }
 
 /// The `str` and `dict` methods chat templates call that minijinja lacks.
-fn python_methods(_: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+fn python_methods(
+    _: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
     let arg = |i: usize| args.get(i).and_then(|a| a.as_str().map(str::to_string));
     if let Some(s) = value.as_str() {
         let chars = arg(0);

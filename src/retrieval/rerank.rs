@@ -1,11 +1,11 @@
 //! Re-ranking BM25 candidates by how much of the question they cover, and how closely.
 //!
 //! BM25 adds up term scores, so a short passage that repeats two of the query's words can
-//! beat the paragraph that contains all of them once. Three idf-weighted shares of the
+//! beat the paragraph that contains all of them once. Two idf-weighted shares of the
 //! query are measured in each candidate (see [`Match`]): the words it contains (fully
 //! when one of the word's prefix variants is among the passage's keys, half when at least
-//! half of the word's n-grams are in it), the words it contains in exactly the query's
-//! form, and the query's neighbouring word pairs that stand close together in it.
+//! half of the word's n-grams are in it), and the query's neighbouring word pairs that
+//! stand close together in it.
 
 use std::collections::HashMap;
 
@@ -24,9 +24,8 @@ pub struct QueryWords {
     pair_weights: Vec<f32>,
     /// Number of distinct n-grams of each word (at most [`MAX_GRAMS`]).
     gram_counts: Vec<usize>,
-    /// Each key (a word or one of its prefix variants) → the words it stands for, and
-    /// whether it is the word's own (unstripped) form.
-    keys: HashMap<String, Vec<(usize, bool)>>,
+    /// Each key (a word or one of its prefix variants) → the words it stands for.
+    keys: HashMap<String, Vec<usize>>,
     /// Each n-gram → the words and the bit of the gram within each.
     grams: HashMap<String, Vec<(usize, u32)>>,
 }
@@ -36,8 +35,6 @@ pub struct QueryWords {
 pub struct Match {
     /// Share of the query's words found (a prefix variant fully, n-grams half).
     pub coverage: f32,
-    /// Share of the query's words found in exactly the query's form.
-    pub exact: f32,
     /// Share of the query's neighbouring word pairs found within the proximity window.
     pub proximity: f32,
 }
@@ -46,16 +43,14 @@ impl QueryWords {
     /// `words` are analyzed (normalized, folded) query words with their idf, in query
     /// order.
     pub fn new(words: &[(String, f32)], prefix: Option<PrefixRule>, ngram: Option<usize>) -> Self {
-        let mut keys: HashMap<String, Vec<(usize, bool)>> = HashMap::new();
+        let mut keys: HashMap<String, Vec<usize>> = HashMap::new();
         let mut grams: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
         let mut gram_counts = Vec::with_capacity(words.len());
         for (i, (word, _)) in words.iter().enumerate() {
-            keys.entry(word.clone()).or_default().push((i, true));
+            keys.entry(word.clone()).or_default().push(i);
             if let Some(rule) = prefix {
                 for cut in prefix_cuts(word, rule) {
-                    keys.entry(word[cut..].to_string())
-                        .or_default()
-                        .push((i, false));
+                    keys.entry(word[cut..].to_string()).or_default().push(i);
                 }
             }
             let mut count = 0;
@@ -92,7 +87,7 @@ impl QueryWords {
     }
 
     /// How `passage` matches, with `keys` the analyzer of the passage's words and prefix
-    /// variants (each word first, its variants after it at the same position) and
+    /// variants (a word's variants at its position) and
     /// `grams` that of its n-grams; a word pair counts as close when its words stand at
     /// most `window` words apart.
     pub fn measure(
@@ -108,18 +103,13 @@ impl QueryWords {
         }
         let n = self.weights.len();
         let mut matched = vec![0.0f32; n];
-        let mut exact = vec![false; n];
         let mut pairs = vec![false; self.pair_weights.len()];
         let mut last_seen: Vec<Option<usize>> = vec![None; n];
-        let mut previous = None;
         let mut stream = keys.token_stream(passage);
         while let Some(token) = stream.next() {
             let position = token.position;
-            let own_form = previous != Some(position);
-            previous = Some(position);
-            for &(word, own) in self.keys.get(token.text.as_str()).into_iter().flatten() {
+            for &word in self.keys.get(token.text.as_str()).into_iter().flatten() {
                 matched[word] = 1.0;
-                exact[word] |= own && own_form;
                 let close = |other: usize| {
                     last_seen[other].is_some_and(|p| p < position && position - p <= window)
                 };
@@ -161,7 +151,6 @@ impl QueryWords {
         };
         Match {
             coverage: share(&self.weights, &|i| matched[i]),
-            exact: share(&self.weights, &|i| f32::from(u8::from(exact[i]))),
             proximity: share(&self.pair_weights, &|i| f32::from(u8::from(pairs[i]))),
         }
     }
@@ -201,29 +190,16 @@ mod tests {
     }
 
     #[test]
-    fn exact_forms_are_counted_apart_from_variants() {
-        let words = words(&[("הבית", 1.0), ("גדול", 1.0)]);
-        let query = QueryWords::new(&words, Some(PrefixRule::Grammar), None);
-        let (mut keys, _) = analyzers();
-        let got = query.measure("בית גדול", &mut keys, None, 2);
-        assert!((got.coverage - 1.0).abs() < 1e-6, "{got:?}");
-        assert!((got.exact - 0.5).abs() < 1e-6, "{got:?}");
-        // The variant בית of ובבית is not the query's own form הבית.
-        let got = query.measure("ובבית גדול", &mut keys, None, 2);
-        assert!((got.exact - 0.5).abs() < 1e-6, "{got:?}");
-        let got = query.measure("הבית גדול", &mut keys, None, 2);
-        assert!((got.exact - 1.0).abs() < 1e-6, "{got:?}");
-    }
-
-    #[test]
     fn neighbouring_query_words_count_when_close() {
         let words = words(&[("מלכ", 1.0), ("ישראל", 1.0), ("ירושלימ", 1.0)]);
         let query = QueryWords::new(&words, Some(PrefixRule::Grammar), None);
         let (mut keys, _) = analyzers();
         let mut proximity = |text, window| query.measure(text, &mut keys, None, window).proximity;
         assert!((proximity("ישראל ומלך ישבו בירושלים", 1) - 0.5).abs() < 1e-6);
-        assert!((proximity("ישראל ומלך ישבו בירושלים", 2) - 1.0).abs() < 1e-6);
+        assert!((proximity("ישראל ומלך ישבו בירושלים", 2) - 0.5).abs() < 1e-6);
+        assert!((proximity("ישראל ומלך ישבו בירושלים", 3) - 1.0).abs() < 1e-6);
         assert_eq!(proximity("מלך אחד ושני ישראל", 2), 0.0);
+        assert_eq!(proximity("ירושלים ומלך", 2), 0.0);
         assert_eq!(proximity("מלך", 2), 0.0);
     }
 }

@@ -55,13 +55,10 @@ pub struct HebrewSettings {
     /// of query words a passage contains (a prefix variant counts fully, half the
     /// word's n-grams count half).
     pub coverage_exponent: f32,
-    /// Re-ranked score × (1 + this × the idf-weighted share of query words the passage
-    /// holds in exactly the query's form, no prefix stripped); 0 for none.
-    pub exact_bonus: f32,
     /// Re-ranked score × (1 + this × the idf-weighted share of neighbouring query word
     /// pairs that stand at most [`Self::proximity_window`] words apart); 0 for none.
     pub proximity_bonus: f32,
-    /// Most words between the two words of a close pair (1: adjacent).
+    /// How many words apart, at most, the two words of a close pair stand (1: adjacent).
     pub proximity_window: usize,
 }
 
@@ -78,8 +75,7 @@ impl Default for HebrewSettings {
             length_scale: 4.0,
             rerank_depth: 50,
             coverage_exponent: 3.0,
-            exact_bonus: 0.0,
-            proximity_bonus: 0.0,
+            proximity_bonus: 0.2,
             proximity_window: 3,
         }
     }
@@ -129,12 +125,11 @@ impl AnalyzerSettings {
                 h.gram_weight,
                 h.length_scale,
                 h.coverage_exponent,
-                h.exact_bonus,
                 h.proximity_bonus,
             ];
             if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || h.length_scale <= 0.0 {
                 return Err(RetrievalError::InvalidArgument(
-                    "weights, length scale, coverage exponent and bonuses must be finite and non-negative"
+                    "weights, length scale, coverage exponent and proximity bonus must be finite and non-negative"
                         .into(),
                 ));
             }

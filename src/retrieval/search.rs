@@ -244,7 +244,7 @@ impl RetrievalIndex {
         Ok((!clauses.is_empty()).then(|| BooleanQuery::new(clauses)))
     }
 
-    /// Re-scores `candidates` by query-word coverage, exact forms and proximity (Hebrew
+    /// Re-scores `candidates` by query-word coverage and proximity (Hebrew
     /// indexes with re-ranking on).
     fn rerank(
         &self,
@@ -271,7 +271,6 @@ impl RetrievalIndex {
                 .unwrap_or_default();
             let found = query.measure(text, &mut keys, grams.as_mut(), h.proximity_window);
             *score *= found.coverage.powf(h.coverage_exponent)
-                * (1.0 + h.exact_bonus * found.exact)
                 * (1.0 + h.proximity_bonus * found.proximity);
         }
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0));

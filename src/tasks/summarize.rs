@@ -294,7 +294,7 @@ pub fn summarize(
     }
     let mut summaries: Vec<String> = chunks.iter().map(|c| c.summary.clone()).collect();
     let mut reduce_rounds = 0;
-    while !single {
+    while !single && !summaries.is_empty() {
         reduce_rounds += 1;
         let groups = group_summaries(ctx, lang, &summaries, max_tokens, &|s| {
             vars("summaries", json!(s))
@@ -358,6 +358,7 @@ fn group_summaries(
         Ok(prompt.len() + max_tokens + MARGIN <= ctx.context_length)
     };
     if fits(0..summaries.len())? {
+        #[allow(clippy::single_range_in_vec_init)]
         return Ok(vec![0..summaries.len()]);
     }
     let mut groups = Vec::new();

@@ -121,3 +121,48 @@ fn a_long_document_maps_then_reduces_recursively_in_order() {
         .collect();
     assert_eq!(got.text, firsts.join(" "), "reduce keeps chunk order");
 }
+
+struct OnePassage;
+
+impl crate::retrieval::Retriever for OnePassage {
+    fn retrieve(
+        &self,
+        query: &SearchQuery,
+    ) -> Result<Vec<crate::retrieval::Hit>, crate::retrieval::RetrievalError> {
+        assert_eq!(query.collection, "news");
+        Ok(vec![crate::retrieval::Hit {
+            doc_id: "dead-sea".into(),
+            passage_id: 3,
+            paragraph: 0,
+            title: "ים המלח".into(),
+            text: "פני ים המלח יורדים במטר בשנה.".into(),
+            char_start: 0,
+            char_end: 29,
+            score: 1.0,
+            snippet: String::new(),
+            language: crate::text::Language::He,
+            source: "test".into(),
+        }])
+    }
+}
+
+#[test]
+fn retrieved_passages_are_given_as_context_and_citations_reported() {
+    let fx = Fixture::load();
+    let generator = Scripted::new(|_, _, prompt| {
+        assert!(prompt.contains("[dead-sea#3] פני ים המלח"), "{prompt}");
+        "האגם מתייבש [dead-sea#3].".to_string()
+    });
+    let mut ctx = fx.context(&generator, 4096);
+    ctx.retriever = Some(&OnePassage);
+    let req = SummarizeRequest {
+        collection: Some("news".into()),
+        ..request("ים המלח הוא אגם מלוח.")
+    }
+    .validate()
+    .unwrap();
+    let got = summarize(&ctx, &req, &mut |_| true).unwrap();
+    assert_eq!(got.citations.len(), 1);
+    assert_eq!(got.citations[0].id, "dead-sea#3");
+    assert!(got.citations[0].cited);
+}

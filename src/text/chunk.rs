@@ -370,10 +370,17 @@ mod tests {
     #[test]
     fn an_overlapping_chunk_always_adds_text_past_the_previous_one() {
         let text = "שלום שלום שלום שלום. e-mail מס׳ ובבית Tel\n\nשלום שלום שלום שלום שלום שלום.";
-        let options = ChunkOptions { max_tokens: 25, overlap_tokens: 12 };
+        let options = ChunkOptions {
+            max_tokens: 25,
+            overlap_tokens: 12,
+        };
         let chunks = chunk(text, &EstimatedTokens, &options).unwrap();
         for pair in chunks.windows(2) {
-            assert!(pair[0].range.end < pair[1].range.end, "{:?}", texts(text, &chunks));
+            assert!(
+                pair[0].range.end < pair[1].range.end,
+                "{:?}",
+                texts(text, &chunks)
+            );
         }
         assert_eq!(chunks.last().unwrap().range.end, text.len());
     }

@@ -383,24 +383,9 @@ fn ablation_variants() -> Vec<(String, AnalyzerSettings)> {
             s.gram_weight = 0.5;
         }),
         variant("re-rank depth 100", &|s| s.rerank_depth = 100),
-        variant("exact bonus 0.1", &|s| s.exact_bonus = 0.1),
-        variant("exact bonus 0.2", &|s| s.exact_bonus = 0.2),
-        variant("exact bonus 0.4", &|s| s.exact_bonus = 0.4),
-        variant("proximity 0.1 w3", &|s| s.proximity_bonus = 0.1),
-        variant("proximity 0.2 w3", &|s| s.proximity_bonus = 0.2),
-        variant("proximity 0.4 w3", &|s| s.proximity_bonus = 0.4),
-        variant("proximity 0.2 w1", &|s| {
-            s.proximity_bonus = 0.2;
-            s.proximity_window = 1;
-        }),
-        variant("proximity 0.2 w5", &|s| {
-            s.proximity_bonus = 0.2;
-            s.proximity_window = 5;
-        }),
-        variant("exact 0.2 + proximity 0.2 w3", &|s| {
-            s.exact_bonus = 0.2;
-            s.proximity_bonus = 0.2;
-        }),
+        variant("- proximity bonus", &|s| s.proximity_bonus = 0.0),
+        variant("proximity bonus 0.4", &|s| s.proximity_bonus = 0.4),
+        variant("proximity window 1", &|s| s.proximity_window = 1),
     ]
 }
 
