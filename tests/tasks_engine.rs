@@ -97,7 +97,18 @@ fn classify_five_votes_is_one_prefill_and_the_tally_sums_to_five() {
     }
     .validate()
     .expect("valid");
+    let before = setup.generator.engine.counters();
     let got = classify(&setup.context(), &req, &mut |_| true).expect("classify");
+    let after = setup.generator.engine.counters();
+    assert_eq!(
+        after.prefills - before.prefills,
+        1,
+        "the engine ran one prefill"
+    );
+    assert_eq!(
+        (after.prompt_tokens - before.prompt_tokens) as usize,
+        got.usage.prompt_tokens
+    );
     let calls = setup.generator.calls.borrow();
     assert_eq!(calls.len(), 1, "one generate_n call");
     assert_eq!(calls[0].1, 5);

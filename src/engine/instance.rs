@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::Device;
 use serde::Serialize;
@@ -116,6 +117,30 @@ pub struct Engine {
     info: ModelInfo,
     model: Model,
     tokenizer: Tokenizer,
+    counters: Counters,
+}
+
+/// Work done since loading, so callers (tests, metrics) can see that k samples took one
+/// prefill.
+#[derive(Debug, Default)]
+struct Counters {
+    prefills: AtomicU64,
+    prompt_tokens: AtomicU64,
+    decode_steps: AtomicU64,
+    generated_tokens: AtomicU64,
+}
+
+/// A snapshot of [`Engine::counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineCounters {
+    /// Prompts processed (one per `generate`/`generate_n` call, whatever its n).
+    pub prefills: u64,
+    /// Prompt tokens processed over all prefills.
+    pub prompt_tokens: u64,
+    /// Decode steps (each advances every live sample by one token).
+    pub decode_steps: u64,
+    /// Tokens generated over all samples.
+    pub generated_tokens: u64,
 }
 
 impl Engine {
@@ -152,6 +177,7 @@ impl Engine {
             info,
             model,
             tokenizer,
+            counters: Counters::default(),
         })
     }
 
@@ -187,6 +213,17 @@ impl Engine {
         self.model.expert_usage().snapshot()
     }
 
+    /// Prefills, prompt tokens, decode steps and generated tokens since loading.
+    pub fn counters(&self) -> EngineCounters {
+        let c = &self.counters;
+        EngineCounters {
+            prefills: c.prefills.load(Ordering::Relaxed),
+            prompt_tokens: c.prompt_tokens.load(Ordering::Relaxed),
+            decode_steps: c.decode_steps.load(Ordering::Relaxed),
+            generated_tokens: c.generated_tokens.load(Ordering::Relaxed),
+        }
+    }
+
     /// Like [`Generator::generate_n`], also returning prefill/decode timings.
     pub fn generate_n_timed(
         &self,
@@ -204,8 +241,18 @@ impl Engine {
             n,
             sink,
             &mut timings,
-        )?;
-        Ok((out, timings))
+        );
+        let c = &self.counters;
+        if timings.prompt_tokens > 0 {
+            c.prefills.fetch_add(1, Ordering::Relaxed);
+            c.prompt_tokens
+                .fetch_add(timings.prompt_tokens as u64, Ordering::Relaxed);
+        }
+        c.decode_steps
+            .fetch_add(timings.decode_steps as u64, Ordering::Relaxed);
+        c.generated_tokens
+            .fetch_add(timings.generated_tokens as u64, Ordering::Relaxed);
+        Ok((out?, timings))
     }
 }
 

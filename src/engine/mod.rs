@@ -16,4 +16,4 @@ pub mod tokenizer;
 
 pub use error::{EngineError, Result};
 pub use generate::{Completion, FinishReason, GenerationParams, Generator};
-pub use instance::{Engine, EngineOptions, ModelInfo};
+pub use instance::{Engine, EngineCounters, EngineOptions, ModelInfo};
