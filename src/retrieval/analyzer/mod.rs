@@ -20,7 +20,6 @@ mod final_letters;
 mod ngram;
 mod normalize;
 mod prefix;
-mod sound_key;
 mod stopwords;
 mod tokenizer;
 
@@ -30,7 +29,6 @@ pub use final_letters::FinalLetterFolder;
 pub use ngram::WordNgrams;
 pub use normalize::{normalize_word, HebrewNormalizer};
 pub use prefix::{prefix_cuts, PrefixRule, PrefixVariants};
-pub use sound_key::{script_of, sound_key, sound_key_with_script, Script};
 pub use stopwords::{is_query_stop_word, QUERY_STOP_WORDS};
 pub use tokenizer::HebrewWordTokenizer;
 
