@@ -2,8 +2,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use sofer::engine::gguf::GgufFile;
 use sofer::engine::tokenizer::Tokenizer;
@@ -12,20 +11,7 @@ const DOC: &str = "ד\"ר כהן, מנכ\"ל החברה, אמר: \"נגיע ב-2
 The U.S. team met Prof. Levi at 3.5 p.m. in Tel Aviv. It went well.\n";
 
 fn sofer(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sofer"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sofer");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("sofer output")
+    common::run_sofer(args, stdin)
 }
 
 fn json_lines(output: &Output) -> Vec<serde_json::Value> {

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use sofer::engine::gguf::GgufFile;
 use sofer::engine::tokenizer::Tokenizer;
 use sofer::prompt::{
@@ -22,19 +20,7 @@ fn mistral() -> (Tokenizer, ChatFormat) {
 }
 
 fn smollm2() -> (Tokenizer, ChatFormat) {
-    let path = std::env::var_os("SOFER_SMOLLM2")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-            ))
-        });
-    assert!(
-        path.is_file(),
-        "SmolLM2 GGUF not found at {} (run scripts/fetch_smollm2.sh or set SOFER_SMOLLM2)",
-        path.display()
-    );
+    let path = common::smollm2_gguf();
     let gguf = GgufFile::open(&path).expect("open SmolLM2");
     let tok = Tokenizer::from_gguf_metadata(gguf.metadata()).expect("tokenizer");
     let format = ChatFormat::from_gguf_metadata(gguf.metadata()).expect("chat format");

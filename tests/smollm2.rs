@@ -3,25 +3,14 @@
 //! PyPI (`scripts/fetch_smollm2.sh`, run by `scripts/test.sh`); the reference ids were made
 //! by `scripts/smollm2_reference.py` with llama-cpp-python.
 
+mod common;
+
 use std::path::PathBuf;
 
 use sofer::engine::{Engine, EngineOptions, GenerationParams, Generator};
 
 fn model_path() -> PathBuf {
-    let path = std::env::var_os("SOFER_SMOLLM2")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-            ))
-        });
-    assert!(
-        path.is_file(),
-        "SmolLM2 GGUF not found at {} (run scripts/fetch_smollm2.sh or set SOFER_SMOLLM2)",
-        path.display()
-    );
-    path
+    common::smollm2_gguf()
 }
 
 fn fixture() -> serde_json::Value {

@@ -33,6 +33,47 @@ pub fn data_dir() -> PathBuf {
     dir
 }
 
+/// SmolLM2-135M-Instruct (`$SOFER_SMOLLM2`, default `models/`, fetched by
+/// `scripts/fetch_smollm2.sh`); tests that need it fail when it is missing.
+pub fn smollm2_gguf() -> PathBuf {
+    let path = std::env::var_os("SOFER_SMOLLM2")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+            ))
+        });
+    assert!(
+        path.is_file(),
+        "SmolLM2 GGUF not found at {} (run scripts/fetch_smollm2.sh or set SOFER_SMOLLM2)",
+        path.display()
+    );
+    path
+}
+
+/// Runs the `sofer` binary with `args`, `stdin` as its input and no `SOFER_MODEL` from the
+/// environment, and returns what it printed.
+pub fn run_sofer(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sofer"))
+        .args(args)
+        .env_remove("SOFER_MODEL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sofer");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for sofer")
+}
+
 /// A tiny reference GGUF, e.g. `tiny_gguf("q8_0")`.
 pub fn tiny_gguf(quant: &str) -> PathBuf {
     refs_dir().join(format!("tiny/gguf/tiny-{quant}.gguf"))
