@@ -9,7 +9,10 @@ mod prompt;
 mod task;
 mod text;
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
@@ -90,6 +93,28 @@ impl ModelArgs {
             },
         }
     }
+}
+
+/// The document at `path`, or stdin for `-` or none; invalid UTF-8 is an error naming it.
+pub fn read_document(path: Option<&Path>) -> anyhow::Result<String> {
+    let (name, bytes) = match path {
+        Some(path) if path != Path::new("-") => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            (path.display().to_string(), bytes)
+        }
+        _ => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("reading stdin")?;
+            ("stdin".to_string(), bytes)
+        }
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        anyhow::anyhow!("{name} is not valid UTF-8 (first bad byte at offset {at})")
+    })
 }
 
 /// Sets up `tracing` to stderr.

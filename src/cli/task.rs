@@ -1,7 +1,7 @@
 //! `sofer summarize|translate|classify`: the tasks as one-shot commands.
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use sofer::engine::gguf::GgufFile;
@@ -152,13 +152,7 @@ impl Loaded {
 
 impl TaskArgs {
     fn read_input(&self) -> anyhow::Result<String> {
-        match self.input.as_deref() {
-            None => read_stdin(),
-            Some(p) if p == Path::new("-") => read_stdin(),
-            Some(p) => {
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
-            }
-        }
+        super::read_document(self.input.as_deref())
     }
 
     fn sampling(&self) -> SamplingRequest {
@@ -168,14 +162,6 @@ impl TaskArgs {
             max_tokens: self.max_tokens,
         }
     }
-}
-
-fn read_stdin() -> anyhow::Result<String> {
-    let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .context("reading stdin")?;
-    Ok(text)
 }
 
 /// Streams a task's text to stdout: as it comes when piped; on a terminal, a line holding

@@ -1,9 +1,8 @@
 //! `sofer text sentences|normalize|chunk`: the text layer, for users debugging documents.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde_json::json;
 use sofer::engine::gguf::GgufFile;
 use sofer::engine::tokenizer::Tokenizer;
@@ -62,14 +61,14 @@ pub fn run(command: TextCommand) -> anyhow::Result<()> {
             json,
             visual,
         } => {
-            let doc = read_input(input.as_deref())?;
+            let doc = super::read_document(input.as_deref())?;
             print_sentences(&doc, json, visual, &mut out)?;
         }
         TextCommand::Normalize {
             input,
             strip_niqqud,
         } => {
-            let doc = read_input(input.as_deref())?;
+            let doc = super::read_document(input.as_deref())?;
             let options = text::NormalizeOptions { strip_niqqud };
             out.write_all(text::normalize(&doc, &options).as_bytes())?;
         }
@@ -81,7 +80,7 @@ pub fn run(command: TextCommand) -> anyhow::Result<()> {
             tokenizer,
             json,
         } => {
-            let doc = read_input(input.as_deref())?;
+            let doc = super::read_document(input.as_deref())?;
             let counter = counter(model.as_deref(), tokenizer.as_deref())?;
             let options = ChunkOptions {
                 max_tokens,
@@ -159,28 +158,6 @@ fn print_sentences(
         }
     }
     Ok(())
-}
-
-/// The document at `path`, or stdin for `-` or none; invalid UTF-8 is an error naming it.
-fn read_input(path: Option<&Path>) -> anyhow::Result<String> {
-    let (name, bytes) = match path {
-        Some(path) if path != Path::new("-") => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            (path.display().to_string(), bytes)
-        }
-        _ => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("reading stdin")?;
-            ("stdin".to_string(), bytes)
-        }
-    };
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        anyhow::anyhow!("{name} is not valid UTF-8 (first bad byte at offset {at})")
-    })
 }
 
 /// Counts with the engine's tokenizer (document text, no BOS: what a chunk adds to a prompt).

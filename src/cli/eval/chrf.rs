@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use sofer::tasks::chrf::{corpus_chrf, sentence_chrf};
 
 /// Flags of `sofer eval chrf`.
@@ -61,13 +60,6 @@ pub fn run(args: ChrfArgs) -> anyhow::Result<()> {
 }
 
 fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not valid UTF-8 (first bad byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    let text = crate::cli::read_document(Some(path))?;
     Ok(text.lines().map(str::to_string).collect())
 }
