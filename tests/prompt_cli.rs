@@ -89,7 +89,10 @@ fn task_prompt_renders_with_vars() {
         "{text}"
     );
     assert!(text.contains("הבורסה בתל אביב עלתה היום."), "{text}");
-    assert!(text.ends_with("[/INST]"), "{text}");
+    assert!(
+        text.ends_with("[/INST] תווית:"),
+        "the model continues the answer prefix: {text}"
+    );
 }
 
 #[test]

@@ -77,8 +77,7 @@ fn sigkill_mid_ingest_keeps_every_acknowledged_document() {
         id: "doc-0".into(),
         title: String::new(),
         paragraphs: paragraphs(0),
-        language: None,
-        source: String::new(),
+        ..Document::default()
     };
     let want = passages(&doc).len() as u64;
     assert!(

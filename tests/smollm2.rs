@@ -80,3 +80,51 @@ fn smollm2_chat_prompt_tokenizes_and_continues_like_llamacpp() {
         answer.text
     );
 }
+
+/// The real instruct model through the classify task: the answer prefix (`Label:`) makes
+/// even a 135M model name a label, so five votes from one prefill all count.
+#[test]
+fn smollm2_classifies_with_five_votes_from_one_prefill() {
+    use sofer::tasks::{self, ClassifyRequest, LabelSpec, SamplingRequest, TaskRuntime};
+    let runtime = TaskRuntime::load(
+        &EngineOptions {
+            model: model_path(),
+            ..Default::default()
+        },
+        None,
+    )
+    .expect("load SmolLM2");
+    let before = runtime.engine().counters();
+    let req = ClassifyRequest {
+        text: "I absolutely loved this movie, it was wonderful.".into(),
+        labels: ["positive", "negative"]
+            .map(|name| LabelSpec {
+                name: name.into(),
+                description: None,
+            })
+            .to_vec(),
+        votes: Some(5),
+        sampling: SamplingRequest {
+            seed: Some(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid request");
+    let got = tasks::classify(&runtime.context(), &req, &mut |_| true).expect("classify");
+    let after = runtime.engine().counters();
+    assert_eq!(
+        after.prefills - before.prefills,
+        1,
+        "one prefill for 5 votes"
+    );
+    let votes: usize = got.tally.labels.iter().map(|l| l.votes).sum();
+    assert_eq!(votes + got.abstentions, 5);
+    assert_eq!(
+        got.abstentions, 0,
+        "every answer names a label: {:?}",
+        got.answers
+    );
+    assert_eq!(got.label.as_deref(), Some("positive"), "{:?}", got.answers);
+}

@@ -119,3 +119,102 @@ fn translate_streams_text_that_keeps_the_paragraph_structure() {
     assert!(parts.len() >= 3, "{text:?}");
     assert!(parts.contains(&"3.14"), "{text:?}");
 }
+
+#[test]
+fn eval_classify_reports_accuracy_and_one_prefill_per_document_for_each_vote_count() {
+    let m = model();
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/classify/sentiment_en.jsonl"
+    );
+    let out = sofer(
+        &[
+            "eval", "classify", "--data", data, "--model", &m, "--votes", "1,5", "--limit", "3",
+            "--json",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(runs.len(), 2);
+    for (run, votes) in runs.iter().zip([1, 5]) {
+        assert_eq!(run["votes"], votes);
+        assert_eq!(run["examples"], 3);
+        assert_eq!(run["prefills"], 3, "one prefill per document: {run}");
+        let correct = run["correct"].as_f64().expect("correct");
+        assert_eq!(run["accuracy"].as_f64(), Some(correct / 3.0));
+    }
+}
+
+/// Translation memory and few-shot examples come from stored fields of documents added
+/// with `sofer index add`: `translation` and `labels`.
+#[test]
+fn translate_and_classify_use_memory_and_examples_from_a_real_index() {
+    let m = model();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = dir.path().join("index");
+    let index = index.to_str().expect("utf-8 path");
+    let docs = dir.path().join("examples.jsonl");
+    std::fs::write(
+        &docs,
+        concat!(
+            "{\"id\": \"tm-1\", \"text\": \"הכנסת אישרה את החוק\", \"translation\": \"The Knesset passed the law\"}\n",
+            "{\"id\": \"ex-1\", \"text\": \"הכנסת אישרה את החוק החדש\", \"labels\": [\"פוליטיקה\"]}\n",
+            "{\"id\": \"ex-2\", \"text\": \"הקבוצה ניצחה במשחק\", \"labels\": \"ספורט\"}\n",
+        ),
+    )
+    .expect("write examples");
+    let docs = docs.to_str().expect("utf-8 path");
+    let added = sofer(
+        &["index", "add", docs, "--index", index, "--collection", "ex"],
+        "",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let base = [
+        "--model",
+        &m,
+        "--index",
+        index,
+        "--collection",
+        "ex",
+        "--json",
+    ];
+    let translated = sofer(
+        &[&["translate", "--max-tokens", "4"], &base[..]].concat(),
+        "הכנסת אישרה את החוק אתמול",
+    );
+    assert!(
+        translated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&translated.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&translated.stdout).expect("json");
+    assert_eq!(v["segments"][0]["memory"], 1, "{v}");
+    let classified = sofer(
+        &[
+            &["classify", "--labels", "פוליטיקה,ספורט", "--votes", "1"],
+            &base[..],
+        ]
+        .concat(),
+        "הכנסת אישרה את התקציב",
+    );
+    assert!(
+        classified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&classified.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&classified.stdout).expect("json");
+    // ex-1 shares words with the document; tm-1 does too but has no labels; ex-2 shares none.
+    assert_eq!(v["examples"], 1, "{v}");
+}

@@ -44,7 +44,8 @@ pub struct RenderArgs {
     /// A folder of prompt files overriding the built-in ones.
     #[arg(long)]
     prompts: Option<PathBuf>,
-    /// The last (assistant) message is to be continued: no end-of-turn after it.
+    /// The last (assistant) message is to be continued: no end-of-turn after it (always so
+    /// for a task prompt that ends in the template's `answer`).
     #[arg(long)]
     continue_final: bool,
     /// Print one JSON object: `ids`, `text`, `format`, `spans`.
@@ -77,7 +78,8 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give --chat FILE or --task NAME"),
     };
     let options = EncodeOptions {
-        continue_final_message: args.continue_final,
+        continue_final_message: args.continue_final
+            || (args.chat.is_none() && EncodeOptions::for_task(&messages).continue_final_message),
     };
     let rendered = format.encode(&tokenizer, &messages, options)?;
     if args.json {

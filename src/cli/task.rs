@@ -4,13 +4,10 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use sofer::engine::gguf::GgufFile;
-use sofer::engine::Engine;
-use sofer::prompt::{ChatFormat, PromptSet};
-use sofer::retrieval::{RetrievalIndex, Retriever};
+use sofer::retrieval::RetrievalIndex;
 use sofer::tasks::glossary::parse_tsv;
 use sofer::tasks::{
-    self, ClassifyRequest, Event, LabelSpec, SamplingRequest, SummarizeRequest, TaskContext,
+    self, ClassifyRequest, Event, LabelSpec, SamplingRequest, SummarizeRequest, TaskRuntime,
     TranslateRequest,
 };
 use sofer::text::bidi;
@@ -105,52 +102,21 @@ pub struct ClassifyArgs {
     multi_label: bool,
 }
 
-/// The loaded model, prompts and index a task runs with.
-struct Loaded {
-    engine: Engine,
-    format: ChatFormat,
-    prompts: PromptSet,
-    index: Option<RetrievalIndex>,
-}
-
-impl Loaded {
-    fn new(args: &TaskArgs) -> anyhow::Result<Self> {
-        let options = args.model.engine_options();
-        let engine = Engine::load(&options)?;
-        let gguf = GgufFile::open(&options.model)?;
-        let format = ChatFormat::from_gguf_metadata(gguf.metadata())
-            .with_context(|| format!("{}", options.model.display()))?;
-        let prompts = PromptSet::load(args.prompts.as_deref())?;
-        let index = match &args.collection {
-            Some(_) => {
-                let dir = args.index.resolve()?;
-                let index = RetrievalIndex::open(&dir)
-                    .with_context(|| format!("opening index {}", dir.display()))?;
-                Some(index)
-            }
-            None => None,
-        };
-        Ok(Self {
-            engine,
-            format,
-            prompts,
-            index,
-        })
-    }
-
-    fn context(&self) -> TaskContext<'_> {
-        TaskContext {
-            generator: &self.engine,
-            tokenizer: self.engine.tokenizer(),
-            format: &self.format,
-            prompts: &self.prompts,
-            context_length: self.engine.info().config.context_length,
-            retriever: self.index.as_ref().map(|i| i as &dyn Retriever),
-        }
-    }
-}
-
 impl TaskArgs {
+    /// Loads the model and prompts, and the index when a collection is named.
+    fn load(&self) -> anyhow::Result<TaskRuntime> {
+        let options = self.model.engine_options();
+        let runtime = TaskRuntime::load(&options, self.prompts.as_deref())
+            .with_context(|| format!("loading {}", options.model.display()))?;
+        if self.collection.is_none() {
+            return Ok(runtime);
+        }
+        let dir = self.index.resolve()?;
+        let index = RetrievalIndex::open(&dir)
+            .with_context(|| format!("opening index {}", dir.display()))?;
+        Ok(runtime.with_index(index))
+    }
+
     fn read_input(&self) -> anyhow::Result<String> {
         super::read_document(self.input.as_deref())
     }
@@ -260,8 +226,8 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<()> {
         collection: args.task.collection.clone(),
     }
     .validate()?;
-    let loaded = Loaded::new(&args.task)?;
-    let ctx = loaded.context();
+    let runtime = args.task.load()?;
+    let ctx = runtime.context();
     run_task(args.task.json, |out| tasks::summarize(&ctx, &req, out))?;
     Ok(())
 }
@@ -286,8 +252,8 @@ pub fn translate(args: TranslateArgs) -> anyhow::Result<()> {
         collection: args.task.collection.clone(),
     }
     .validate()?;
-    let loaded = Loaded::new(&args.task)?;
-    let ctx = loaded.context();
+    let runtime = args.task.load()?;
+    let ctx = runtime.context();
     let result = run_task(args.task.json, |out| tasks::translate(&ctx, &req, out))?;
     if !args.task.json {
         for v in &result.glossary_violations {
@@ -321,8 +287,8 @@ pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
         collection: args.task.collection.clone(),
     }
     .validate()?;
-    let loaded = Loaded::new(&args.task)?;
-    let ctx = loaded.context();
+    let runtime = args.task.load()?;
+    let ctx = runtime.context();
     let result = run_task(args.task.json, |out| tasks::classify(&ctx, &req, out))?;
     if !args.task.json {
         let labels = if result.labels.is_empty() {

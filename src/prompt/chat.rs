@@ -41,6 +41,16 @@ pub struct EncodeOptions {
     pub continue_final_message: bool,
 }
 
+impl EncodeOptions {
+    /// How a task prompt is encoded: one that ends in an assistant message (the template's
+    /// `answer`, such as `Label:`) has the model continue that message.
+    pub fn for_task(messages: &[Message]) -> Self {
+        Self {
+            continue_final_message: messages.last().is_some_and(|m| m.role == Role::Assistant),
+        }
+    }
+}
+
 /// The ids of a rendered conversation and where each message's content landed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RenderedPrompt {

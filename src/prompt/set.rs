@@ -2,7 +2,9 @@
 //!
 //! One TOML file per task (`summarize.toml`, `translate.toml`, `classify.toml`) with a
 //! `task` name, a `version`, and one table per step and instruction language holding
-//! minijinja templates: `[map.he] system = "…" user = "…"`. Loading checks everything a
+//! minijinja templates: `[map.he] system = "…" user = "…"`, and optionally `answer = "…"`,
+//! the start of the model's reply (for example `Label:`), which the model continues.
+//! Loading checks everything a
 //! request could otherwise trip over: every template parses, uses only the placeholders
 //! its [`PromptKind`] declares, and every step exists in Hebrew and English.
 
@@ -200,10 +202,10 @@ impl PromptSet {
                     ));
                 }
                 for (key, value) in langs {
-                    if key != "system" && key != "user" {
+                    if !["system", "user", "answer"].contains(&key.as_str()) {
                         return Err(err(
                             &format!("{field}.{key}"),
-                            "unknown key (system, user)".into(),
+                            "unknown key (system, user, answer)".into(),
                         ));
                     }
                     let source = value
@@ -264,8 +266,9 @@ impl PromptSet {
         Ok(())
     }
 
-    /// Renders one prompt to messages (a system message when the template has one, then
-    /// the user message), each trimmed of surrounding whitespace. `vars` serializes to a map whose keys are among
+    /// Renders one prompt to messages (a system message when the template has one, the
+    /// user message, and an assistant message to continue when the template has an
+    /// `answer`), each trimmed of surrounding whitespace. `vars` serializes to a map whose keys are among
     /// [`PromptKind::placeholders`]; values may be strings, numbers, lists, maps.
     pub fn render<V: Serialize>(
         &self,
@@ -303,6 +306,7 @@ impl PromptSet {
         for (part, make) in [
             ("system", Message::system as fn(String) -> Message),
             ("user", Message::user),
+            ("answer", Message::assistant),
         ] {
             let name = format!("{}.{}.{}.{part}", kind.task(), kind.step(), lang.code());
             let Ok(template) = self.env.get_template(&name) else {

@@ -52,8 +52,19 @@ fn every_prompt_renders_in_both_languages() {
     for kind in PromptKind::ALL {
         for lang in Language::ALL {
             let msgs = set.render(kind, lang, &vars(kind)).unwrap();
-            let user = &msgs.last().unwrap().content;
-            assert_eq!(msgs.last().unwrap().role, Role::User);
+            let user_at = msgs.iter().position(|m| m.role == Role::User).unwrap();
+            let user = &msgs[user_at].content;
+            let answer = &msgs[user_at + 1..];
+            if kind == PromptKind::Classify {
+                let prefix = ["Label:", "תווית:"][(lang == Language::He) as usize];
+                assert_eq!(
+                    answer,
+                    [Message::assistant(prefix)],
+                    "classify answers after a prefix"
+                );
+            } else {
+                assert!(answer.is_empty(), "{answer:?}");
+            }
             match kind {
                 PromptKind::SummarizeReduce => {
                     assert!(user.contains("S1") && user.contains("S2"), "{user}")

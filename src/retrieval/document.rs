@@ -3,6 +3,9 @@
 //! A JSONL line is an object with `id` (string or number; `doc_id` also accepted),
 //! optional `title`, `language` (`he`, `en`, `mixed`, `unknown`) and `source`, and the
 //! text as `text` (split into paragraphs at blank lines) or `paragraphs` (a list).
+//! Two optional fields make a document an example for tasks: `translation` (the text in
+//! the other language: a translation-memory entry) and `labels` (a string or a list: a
+//! labelled example for classification).
 //! A `.txt` or `.md` file is one document whose id is its path relative to the folder
 //! given (its file name when a file is given), split into paragraphs at blank lines.
 
@@ -15,7 +18,7 @@ use super::ReadError;
 use crate::text::{paragraphs, Language};
 
 /// A document to index.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Document {
     /// The caller's id; re-ingesting the same id in a collection replaces the document.
     pub id: String,
@@ -27,6 +30,10 @@ pub struct Document {
     pub language: Option<Language>,
     /// Where the document came from (a path, a URL), for citations.
     pub source: String,
+    /// The text's translation, when the document is a translation-memory entry.
+    pub translation: Option<String>,
+    /// The text's labels, when the document is a labelled example.
+    pub labels: Vec<String>,
 }
 
 impl Document {
@@ -39,8 +46,7 @@ impl Document {
                 .into_iter()
                 .map(|r| text[r].to_string())
                 .collect(),
-            language: None,
-            source: String::new(),
+            ..Self::default()
         }
     }
 }
@@ -193,6 +199,30 @@ struct JsonDocument {
     paragraphs: Option<Vec<String>>,
     language: Option<String>,
     source: Option<String>,
+    translation: Option<String>,
+    #[serde(default)]
+    labels: Option<Labels>,
+}
+
+/// `labels` as users write it: one label or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Labels {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Labels {
+    fn into_vec(self) -> Vec<String> {
+        let all = match self {
+            Self::One(label) => vec![label],
+            Self::Many(labels) => labels,
+        };
+        all.into_iter()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
 }
 
 struct JsonlReader {
@@ -230,19 +260,19 @@ impl JsonlReader {
         let mut doc = match (raw.paragraphs, raw.text) {
             (Some(paragraphs), _) => Document {
                 id,
-                title: String::new(),
                 paragraphs: paragraphs
                     .into_iter()
                     .filter(|p| !p.trim().is_empty())
                     .collect(),
-                language: None,
-                source: String::new(),
+                ..Document::default()
             },
             (None, Some(text)) => Document::from_text(id, "", &text),
             (None, None) => return Err(self.bad("needs `text` or `paragraphs`")),
         };
         doc.title = raw.title.unwrap_or_default();
         doc.language = language;
+        doc.translation = raw.translation.filter(|t| !t.trim().is_empty());
+        doc.labels = raw.labels.map(Labels::into_vec).unwrap_or_default();
         doc.source = raw
             .source
             .unwrap_or_else(|| format!("{}:{}", self.path.display(), self.line));
@@ -292,7 +322,7 @@ mod tests {
     #[test]
     fn jsonl_reads_text_and_paragraphs_and_names_bad_lines() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let body = "{\"id\": \"a\", \"title\": \"ת\", \"text\": \"שלום\\n\\nעולם\"}\n\n{\"id\": 7, \"paragraphs\": [\"א\", \" \"], \"language\": \"he\"}\n{\"id\": \"x\"\n{\"title\": \"no id\", \"text\": \"t\"}\n";
+        let body = "{\"id\": \"a\", \"title\": \"ת\", \"text\": \"שלום\\n\\nעולם\"}\n\n{\"id\": 7, \"paragraphs\": [\"א\", \" \"], \"language\": \"he\", \"labels\": \"חיובי\", \"translation\": \"A\"}\n{\"id\": \"x\"\n{\"title\": \"no id\", \"text\": \"t\"}\n";
         let path = write(dir.path(), "docs.jsonl", body.as_bytes());
         let got: Vec<_> = read_documents(&path).collect();
         assert_eq!(got.len(), 4);
@@ -307,6 +337,9 @@ mod tests {
             ),
             ("7", vec!["א".to_string()], Some(Language::He))
         );
+        assert_eq!(second.labels, vec!["חיובי".to_string()]);
+        assert_eq!(second.translation.as_deref(), Some("A"));
+        assert!(first.labels.is_empty() && first.translation.is_none());
         let third = got[2]
             .as_ref()
             .err()

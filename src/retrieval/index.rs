@@ -103,7 +103,7 @@ impl RetrievalIndex {
         if index.schema() != schema {
             return Err(RetrievalError::NotSoferIndex {
                 path: dir.to_path_buf(),
-                reason: "its schema does not match its recorded analyzer settings".into(),
+                reason: "its schema does not match this version of Sofer or its recorded analyzer settings; re-create it with `sofer index add`".into(),
             });
         }
         Self::assemble(dir, index, fields, settings)
@@ -202,6 +202,12 @@ impl RetrievalIndex {
                 );
                 if number == 0 {
                     tantivy_doc.add_text(f.doc_head, collection);
+                }
+                if let Some(translation) = &document.translation {
+                    tantivy_doc.add_text(f.translation, translation);
+                }
+                for label in &document.labels {
+                    tantivy_doc.add_text(f.labels, label);
                 }
                 if let Some(field) = f.text_exact {
                     tantivy_doc.add_text(field, passage.text);

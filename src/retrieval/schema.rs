@@ -169,6 +169,10 @@ pub struct Fields {
     pub language: Field,
     /// Where the document came from (a file path, a URL): for citations.
     pub source: Field,
+    /// The document's translation (translation-memory entries).
+    pub translation: Field,
+    /// The document's labels (labelled examples), one value each; also a filter.
+    pub labels: Field,
 }
 
 /// Separates collection and document id inside `doc_key`.
@@ -228,6 +232,8 @@ pub fn build_schema(settings: &AnalyzerSettings) -> Result<(Schema, Fields), Ret
     };
     let language = builder.add_text_field("language", STRING | STORED);
     let source = builder.add_text_field("source", STORED);
+    let translation = builder.add_text_field("translation", STORED);
+    let labels = builder.add_text_field("labels", STRING | STORED);
     let fields = Fields {
         collection,
         doc_key,
@@ -243,6 +249,8 @@ pub fn build_schema(settings: &AnalyzerSettings) -> Result<(Schema, Fields), Ret
         text_gram,
         language,
         source,
+        translation,
+        labels,
     };
     Ok((builder.build(), fields))
 }

@@ -68,6 +68,12 @@ pub struct Hit {
     pub language: Language,
     /// Where the document came from.
     pub source: String,
+    /// The document's translation, when it is a translation-memory entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub translation: Option<String>,
+    /// The document's labels, when it is a labelled example.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// What tasks see of retrieval: passages for a query.
@@ -354,6 +360,15 @@ impl RetrievalIndex {
             snippet: render_snippet(&snippets.snippet(&text), &text),
             language: text_of(f.language).parse().unwrap_or(Language::Unknown),
             source: text_of(f.source),
+            translation: doc
+                .get_first(f.translation)
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            labels: doc
+                .get_all(f.labels)
+                .filter_map(|v| v.as_str())
+                .map(str::to_string)
+                .collect(),
             text,
         }
     }

@@ -51,7 +51,7 @@ pub struct ClassifyRequest {
     pub sampling: SamplingRequest,
     /// Language of the instructions, "he" or "en" (default: the document's).
     pub language: Option<String>,
-    /// A collection of labelled examples (document title = label) for few-shot prompts.
+    /// A collection of labelled examples (documents with `labels`) for few-shot prompts.
     pub collection: Option<String>,
 }
 
@@ -281,7 +281,7 @@ pub fn classify(
 }
 
 /// Few-shot examples from the labelled collection: passages similar to the document whose
-/// document title names labels of this request.
+/// labels include labels of this request.
 fn retrieve_examples(
     ctx: &TaskContext<'_>,
     req: &ValidClassifyRequest,
@@ -300,7 +300,13 @@ fn retrieve_examples(
     Ok(hits
         .into_iter()
         .filter_map(|hit| {
-            let named = matcher.multi(&hit.title);
+            let mut named: Vec<usize> = hit
+                .labels
+                .iter()
+                .filter_map(|label| matcher.single(label))
+                .collect();
+            named.sort_unstable();
+            named.dedup();
             let labels: Vec<&str> = named.iter().map(|&i| req.labels[i].name.as_str()).collect();
             (!labels.is_empty() && hit.text.trim() != req.text.trim())
                 .then(|| json!({"text": hit.text, "labels": labels}))

@@ -142,3 +142,51 @@ fn a_sink_returning_false_cancels() {
         TaskError::Engine(crate::engine::EngineError::Cancelled)
     ));
 }
+
+#[test]
+fn few_shot_examples_are_labelled_documents_of_a_real_index() {
+    use crate::retrieval::{Document, RetrievalIndex};
+    let dir = tempfile::tempdir().unwrap();
+    let index = RetrievalIndex::open_or_create(dir.path()).unwrap();
+    let example = |id: &str, text: &str, labels: &[&str]| Document {
+        id: id.into(),
+        paragraphs: vec![text.into()],
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        ..Document::default()
+    };
+    let docs = [
+        example(
+            "e1",
+            "The delivery was fast and the food tasty",
+            &["Positive"],
+        ),
+        example(
+            "e2",
+            "The delivery was late and the food cold",
+            &["negative"],
+        ),
+        example("e3", "The delivery came with a surprise", &["neutral"]),
+        example("e4", "The delivery driver was rude to me", &[]),
+    ];
+    index.ingest("reviews", &docs).unwrap();
+    let fx = Fixture::load();
+    let generator = Scripted::new(|_, _, _| "positive".to_string());
+    let mut ctx = fx.context(&generator, 4096);
+    ctx.retriever = Some(&index);
+    let req = ClassifyRequest {
+        text: "The delivery was fast".into(),
+        collection: Some("reviews".into()),
+        ..request(&["positive", "negative"])
+    }
+    .validate()
+    .unwrap();
+    let got = classify(&ctx, &req, &mut |_| true).unwrap();
+    assert_eq!(got.examples, 2, "labelled with this request's labels only");
+    let prompt = &generator.prompts()[0];
+    assert!(prompt.contains("fast and the food tasty"), "{prompt}");
+    assert!(prompt.contains("late and the food cold"), "{prompt}");
+    assert!(
+        !prompt.contains("surprise") && !prompt.contains("rude"),
+        "{prompt}"
+    );
+}

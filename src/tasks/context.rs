@@ -94,9 +94,8 @@ impl TaskContext<'_> {
         vars: &V,
     ) -> Result<Vec<u32>> {
         let messages = self.prompts.render(kind, lang, vars)?;
-        let rendered = self
-            .format
-            .encode(self.tokenizer, &messages, EncodeOptions::default())?;
+        let options = EncodeOptions::for_task(&messages);
+        let rendered = self.format.encode(self.tokenizer, &messages, options)?;
         Ok(rendered.ids)
     }
 

@@ -14,6 +14,7 @@ pub mod context;
 pub mod error;
 pub mod glossary;
 pub mod plan;
+pub mod runtime;
 pub mod summarize;
 pub mod translate;
 pub mod validate;
@@ -29,6 +30,7 @@ pub use context::{Event, Output, TaskContext, TokenizerCounter, Usage};
 pub use error::TaskError;
 pub use glossary::{GlossaryEntry, GlossaryViolation};
 pub use plan::{ChunkPlan, PlannedChunk};
+pub use runtime::TaskRuntime;
 pub use summarize::{
     summarize, ChunkSummary, Citation, SummarizeRequest, Summary, SummaryLength,
     ValidSummarizeRequest,

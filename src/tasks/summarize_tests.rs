@@ -142,6 +142,8 @@ impl crate::retrieval::Retriever for OnePassage {
             snippet: String::new(),
             language: crate::text::Language::He,
             source: "test".into(),
+            translation: None,
+            labels: Vec::new(),
         }])
     }
 }

@@ -17,6 +17,7 @@ use super::context::TaskContext;
 pub(crate) struct Scripted<F> {
     script: F,
     pub(crate) calls: RefCell<Vec<(usize, usize, usize)>>,
+    prompts: RefCell<Vec<String>>,
     tokenizer: Tokenizer,
 }
 
@@ -25,8 +26,16 @@ impl<F: Fn(usize, usize, &str) -> String> Scripted<F> {
         Self {
             script,
             calls: RefCell::new(Vec::new()),
+            prompts: RefCell::new(Vec::new()),
             tokenizer: Fixture::load().tokenizer,
         }
+    }
+}
+
+impl<F> Scripted<F> {
+    /// The decoded prompt of every call so far.
+    pub(crate) fn prompts(&self) -> Vec<String> {
+        self.prompts.borrow().clone()
     }
 }
 
@@ -43,6 +52,7 @@ impl<F: Fn(usize, usize, &str) -> String> Generator for Scripted<F> {
             .borrow_mut()
             .push((prompt.len(), n, params.max_tokens));
         let prompt_text = self.tokenizer.decode(prompt);
+        self.prompts.borrow_mut().push(prompt_text.clone());
         let mut out = Vec::with_capacity(n);
         for sample in 0..n {
             let text = (self.script)(call, sample, &prompt_text);

@@ -42,8 +42,8 @@ pub struct TranslateRequest {
     pub candidates: Option<usize>,
     /// Temperature (default 0.1, or 0.6 for several candidates), seed, output budget.
     pub sampling: SamplingRequest,
-    /// A translation-memory collection (passage = source segment, document title = its
-    /// translation).
+    /// A translation-memory collection: documents whose text is a source segment and whose
+    /// `translation` field is its translation.
     pub collection: Option<String>,
 }
 
@@ -121,6 +121,8 @@ pub struct Segment {
     pub translated: bool,
     /// The consensus over its candidates (k > 1 only).
     pub consensus: Option<Consensus>,
+    /// Translation-memory examples given with it.
+    pub memory: usize,
 }
 
 /// The outcome of a translation.
@@ -173,6 +175,7 @@ pub fn translate(
                 range: range.clone(),
                 translated: false,
                 consensus: None,
+                memory: 0,
             });
             continue;
         }
@@ -184,7 +187,8 @@ pub fn translate(
             return Err(EngineError::Cancelled.into());
         }
         let terms = glossary::relevant(&req.glossary, source);
-        let pieces = translate_paragraph(ctx, req, source, &terms, output, &mut usage)?;
+        let examples = memory(ctx, req, source)?;
+        let pieces = translate_paragraph(ctx, req, source, &terms, &examples, output, &mut usage)?;
         let consensus =
             (k > 1).then(|| mbr(&pieces.iter().map(|p| p.join(" ")).collect::<Vec<_>>()));
         let chosen_index = consensus.as_ref().map_or(0, |c| c.chosen);
@@ -205,6 +209,7 @@ pub fn translate(
             range: range.clone(),
             translated: true,
             consensus,
+            memory: examples.len(),
         });
     }
     let tail = &req.text[at..];
@@ -248,10 +253,10 @@ fn translate_paragraph(
     req: &ValidTranslateRequest,
     source: &str,
     terms: &[&GlossaryEntry],
+    examples: &[serde_json::Value],
     output: &mut Output<'_>,
     usage: &mut Usage,
 ) -> Result<Vec<Vec<String>>> {
-    let examples = memory(ctx, req, source)?;
     let vars = |text: &str| {
         json!({
             "text": text,
@@ -314,7 +319,7 @@ fn translate_paragraph(
 }
 
 /// Translation-memory examples for one segment: similar source passages of the
-/// collection, with their translation from the document title.
+/// collection that carry a translation into the target language.
 fn memory(
     ctx: &TaskContext<'_>,
     req: &ValidTranslateRequest,
@@ -335,8 +340,10 @@ fn memory(
     })?;
     Ok(hits
         .into_iter()
-        .filter(|h| !h.title.trim().is_empty())
-        .map(|h| json!({"source": h.text, "target": h.title}))
+        .filter_map(|h| {
+            let target = h.translation?;
+            (!target.trim().is_empty()).then(|| json!({"source": h.text, "target": target}))
+        })
         .collect())
 }
 

@@ -137,3 +137,55 @@ fn an_oversized_paragraph_is_cut_and_every_call_fits() {
     }
     assert_eq!(got.text, vec!["x"; calls.len()].join(" "));
 }
+
+#[test]
+fn translation_memory_comes_from_entries_with_a_translation_in_a_real_index() {
+    use crate::retrieval::{Document, RetrievalIndex};
+    let dir = tempfile::tempdir().unwrap();
+    let index = RetrievalIndex::open_or_create(dir.path()).unwrap();
+    let entry = |id: &str, text: &str, translation: Option<&str>| Document {
+        id: id.into(),
+        paragraphs: vec![text.into()],
+        translation: translation.map(str::to_string),
+        ..Document::default()
+    };
+    let docs = [
+        entry(
+            "tm-1",
+            "הממשלה אישרה את תקציב המדינה",
+            Some("The government approved the state budget"),
+        ),
+        entry("plain", "הממשלה אישרה את תקציב המדינה השנה", None),
+        entry(
+            "other",
+            "מזג האוויר נאה היום",
+            Some("The weather is nice today"),
+        ),
+    ];
+    index.ingest("tm", &docs).unwrap();
+    let fx = Fixture::load();
+    let generator = Scripted::new(|_, _, _| "The government approved the budget".to_string());
+    let mut ctx = fx.context(&generator, 4096);
+    ctx.retriever = Some(&index);
+    let req = TranslateRequest {
+        collection: Some("tm".into()),
+        ..request("הממשלה אישרה את התקציב")
+    }
+    .validate()
+    .unwrap();
+    let got = translate(&ctx, &req, &mut |_| true).unwrap();
+    let prompts = generator.prompts();
+    assert_eq!(
+        got.segments[0].memory, 1,
+        "only the entry with a translation"
+    );
+    assert!(
+        prompts[0].contains("The government approved the state budget"),
+        "{}",
+        prompts[0]
+    );
+    assert!(
+        !prompts[0].contains("השנה"),
+        "an entry without translation is no example"
+    );
+}

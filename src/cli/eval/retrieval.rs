@@ -115,6 +115,7 @@ fn load_heq(data: &Path) -> anyhow::Result<(Vec<Document>, Vec<Question>)> {
                     paragraphs: vec![context.clone()],
                     language: Some(Language::He),
                     source: "heq".into(),
+                    ..Document::default()
                 });
                 id
             });
@@ -153,6 +154,7 @@ fn load_distractors(data: &Path, limit: usize) -> anyhow::Result<Vec<Document>> 
         paragraphs: vec![text],
         language: Some(Language::He),
         source: source.into(),
+        ..Document::default()
     };
     let lines: Vec<&str> = wiki.lines().filter(|l| !l.trim().is_empty()).collect();
     let mut out: Vec<Document> = lines
