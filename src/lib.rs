@@ -1,5 +1,6 @@
 //! Sofer: Hebrew-first document processing on an in-process Mixtral engine.
 
+pub mod batch;
 pub mod engine;
 pub mod prompt;
 pub mod retrieval;

@@ -1,5 +1,6 @@
 //! Command definitions (clap) and their dispatch.
 
+mod batch;
 mod bench;
 mod eval;
 mod index;
@@ -42,6 +43,8 @@ enum Command {
     Translate(task::TranslateArgs),
     /// Classify a document into given labels by majority vote.
     Classify(task::ClassifyArgs),
+    /// Run a task over many documents (JSONL or a folder): resumable, shardable.
+    Batch(batch::BatchArgs),
     /// Add, count and delete documents in the retrieval index.
     Index {
         #[command(subcommand)]
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Summarize(args) => task::summarize(args),
         Command::Translate(args) => task::translate(args),
         Command::Classify(args) => task::classify(args),
+        Command::Batch(args) => batch::run(args),
         Command::Index { command } => index::run(command),
         Command::Search(args) => index::search(args),
         Command::Text { command } => text::run(command),
