@@ -245,10 +245,12 @@ fn bad_input_is_reported_and_the_rest_processed() {
         .expect("message");
     assert!(message.contains("not valid UTF-8 (byte 3)"), "{message}");
 
-    for unwritable in [
-        dir.path().to_path_buf(),
-        dir.path().join("missing/out.jsonl"),
-    ] {
+    let created = dir.path().join("new/folder/out.jsonl");
+    let out = batch_command(&folder, &created, &[]).output().expect("run");
+    assert_eq!(out.status.code(), Some(3), "runs (one item fails)");
+    assert!(created.is_file(), "the output's folder is created");
+    // A directory, and a path under a regular file: neither can be the output.
+    for unwritable in [dir.path().to_path_buf(), input.join("out.jsonl")] {
         let out = batch_command(&folder, &unwritable, &[])
             .output()
             .expect("run");

@@ -137,7 +137,7 @@ pub fn state_path(output: &Path) -> PathBuf {
 }
 
 impl OutputFile {
-    /// Opens (or creates) `path` for job `identity` and returns it with what earlier runs
+    /// Opens (or creates, with its folder) `path` for job `identity` and returns it with what earlier runs
     /// of the job recorded. `restart` discards earlier output; `durable` syncs every
     /// record to disk.
     pub fn open(
@@ -150,6 +150,9 @@ impl OutputFile {
             path: path.to_path_buf(),
             source,
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
