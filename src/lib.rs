@@ -4,5 +4,6 @@ pub mod batch;
 pub mod engine;
 pub mod prompt;
 pub mod retrieval;
+pub mod service;
 pub mod tasks;
 pub mod text;

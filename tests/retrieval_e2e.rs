@@ -239,3 +239,50 @@ fn eval_retrieval_runs_on_a_heq_subset() {
         .as_f64()
         .is_some_and(|v| v > 0.0));
 }
+
+/// A server searching an index that one writer elsewhere fills: read-only opening writes
+/// nothing (works on a read-only directory), sees the writer's later commits, and refuses
+/// writes with a clear error.
+#[test]
+fn read_only_opening_writes_nothing_and_follows_the_writer() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = RetrievalIndex::open_or_create(dir.path()).expect("create");
+    writer
+        .ingest("c", &[doc("one", "הכנסת אישרה את החוק")])
+        .expect("ingest");
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let reader = RetrievalIndex::open_read_only(dir.path());
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let reader = reader.expect("open read-only");
+    assert!(reader.is_read_only());
+    let query = |text: &str| SearchQuery {
+        text: text.into(),
+        collection: "c".into(),
+        language: None,
+        k: 5,
+    };
+    assert_eq!(reader.search(&query("החוק")).expect("search").len(), 1);
+    let err = reader
+        .ingest("c", &[doc("two", "x")])
+        .expect_err("read-only")
+        .to_string();
+    assert!(err.contains("read-only"), "{err}");
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(before, after, "opening read-only created no file");
+    writer
+        .ingest("c", &[doc("two", "הממשלה דנה בחוק התקציב")])
+        .expect("ingest");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while reader.search(&query("התקציב")).expect("search").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the writer's commit was never seen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -7,6 +7,7 @@ mod index;
 mod model;
 mod npy;
 mod prompt;
+mod serve;
 mod task;
 mod text;
 
@@ -43,6 +44,10 @@ enum Command {
     Translate(task::TranslateArgs),
     /// Classify a document into given labels by majority vote.
     Classify(task::ClassifyArgs),
+    /// Serve the gRPC API (DocumentService, CorpusService, ModelService, health, reflection).
+    Serve(serve::ServeArgs),
+    /// Print the SHA-256 of an API key for the server's configuration.
+    HashKey(serve::HashKeyArgs),
     /// Run a task over many documents (JSONL or a folder): resumable, shardable.
     Batch(batch::BatchArgs),
     /// Add, count and delete documents in the retrieval index.
@@ -143,6 +148,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Summarize(args) => task::summarize(args),
         Command::Translate(args) => task::translate(args),
         Command::Classify(args) => task::classify(args),
+        Command::Serve(args) => serve::run(args),
+        Command::HashKey(args) => serve::hash(args),
         Command::Batch(args) => batch::run(args),
         Command::Index { command } => index::run(command),
         Command::Search(args) => index::search(args),

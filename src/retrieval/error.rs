@@ -38,6 +38,9 @@ pub enum RetrievalError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The index was opened read-only and a write was asked for.
+    #[error("index {} is read-only here: documents are added by its single writer", .0.display())]
+    ReadOnly(PathBuf),
     /// A query or ingest parameter that cannot be used (an empty collection name, k = 0).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

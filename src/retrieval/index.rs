@@ -13,6 +13,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 use super::passage::passages;
+use super::read_only::ReadOnlyDirectory;
 use super::schema::{build_schema, doc_key, AnalyzerSettings, Fields, KEY_SEPARATOR};
 use super::{analyzer, Document, RetrievalError};
 use crate::text::detect_language;
@@ -30,6 +31,7 @@ pub struct RetrievalIndex {
     pub(super) settings: AnalyzerSettings,
     pub(super) reader: IndexReader,
     writer: Mutex<Option<IndexWriter>>,
+    read_only: bool,
 }
 
 /// What an ingest did.
@@ -97,9 +99,37 @@ impl RetrievalIndex {
 
     /// Opens the existing index in `dir`.
     pub fn open(dir: &Path) -> Result<Self, RetrievalError> {
+        let index = Index::open_in_dir(dir).map_err(|e| RetrievalError::tantivy(dir, e))?;
+        Self::open_index(dir, index)
+    }
+
+    /// Opens the existing index in `dir` for searching only: nothing is written (no lock
+    /// files either), so `dir` may be on a read-only volume that one writer elsewhere
+    /// fills. Ingest and delete fail with [`RetrievalError::ReadOnly`].
+    pub fn open_read_only(dir: &Path) -> Result<Self, RetrievalError> {
+        let tantivy = |e| RetrievalError::tantivy(dir, e);
+        let directory = ReadOnlyDirectory::open(dir).map_err(tantivy)?;
+        let index = Index::open(directory).map_err(tantivy)?;
+        let mut opened = Self::open_index(dir, index)?;
+        opened.read_only = true;
+        // The writer is elsewhere: pick up its commits as meta.json changes.
+        opened.reader = opened
+            .index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()
+            .map_err(|e| RetrievalError::tantivy(dir, e))?;
+        Ok(opened)
+    }
+
+    /// Whether the index was opened with [`Self::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn open_index(dir: &Path, index: Index) -> Result<Self, RetrievalError> {
         let settings = AnalyzerSettings::load(dir)?;
         let (schema, fields) = build_schema(&settings)?;
-        let index = Index::open_in_dir(dir).map_err(|e| RetrievalError::tantivy(dir, e))?;
         if index.schema() != schema {
             return Err(RetrievalError::NotSoferIndex {
                 path: dir.to_path_buf(),
@@ -128,6 +158,7 @@ impl RetrievalIndex {
             settings,
             reader,
             writer: Mutex::new(None),
+            read_only: false,
         })
     }
 
@@ -147,6 +178,9 @@ impl RetrievalIndex {
 
     /// The writer, created (and the lock taken) on first use.
     fn writer(&self) -> Result<MutexGuard<'_, Option<IndexWriter>>, RetrievalError> {
+        if self.read_only {
+            return Err(RetrievalError::ReadOnly(self.dir.clone()));
+        }
         let mut guard = self
             .writer
             .lock()

@@ -11,6 +11,7 @@ mod document;
 mod error;
 mod index;
 mod passage;
+mod read_only;
 mod rerank;
 mod schema;
 mod search;

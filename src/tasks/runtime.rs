@@ -49,15 +49,26 @@ impl TaskRuntime {
         self.index.as_ref()
     }
 
-    /// What one task call runs with.
+    /// What one task call runs with, retrieving from the index.
     pub fn context(&self) -> TaskContext<'_> {
+        self.context_with(self.index.as_ref().map(|i| i as &dyn Retriever))
+    }
+
+    /// What one task call runs with, retrieving through `retriever` (a tenant's view of
+    /// the index, for instance).
+    pub fn context_with<'a>(&'a self, retriever: Option<&'a dyn Retriever>) -> TaskContext<'a> {
         TaskContext {
             generator: &self.engine,
             tokenizer: self.engine.tokenizer(),
             format: &self.format,
             prompts: &self.prompts,
             context_length: self.engine.info().config.context_length,
-            retriever: self.index.as_ref().map(|i| i as &dyn Retriever),
+            retriever,
         }
+    }
+
+    /// The model's chat format.
+    pub fn format(&self) -> &ChatFormat {
+        &self.format
     }
 }

@@ -198,6 +198,8 @@ pub struct Citation {
 pub struct Summary {
     /// The summary.
     pub text: String,
+    /// Its language.
+    pub language: Language,
     /// The map chunks, in document order (one when the document fits a single prompt).
     pub chunks: Vec<ChunkSummary>,
     /// Token budget of every map chunk.
@@ -327,6 +329,7 @@ pub fn summarize(
     usage.ms = clock.ms();
     Ok(Summary {
         text,
+        language: lang,
         chunks,
         chunk_budget: budget,
         reduce_rounds,

@@ -1,0 +1,273 @@
+//! Starting, serving and stopping: health reports NOT_SERVING until the model is loaded
+//! and the index opened; on shutdown the server stops accepting, reports NOT_SERVING,
+//! and lets calls in flight finish within the grace period.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tonic::codegen::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::{Request, Status};
+use tonic_health::ServingStatus;
+
+use super::auth::KeyStore;
+use super::config::ServerConfig;
+use super::corpus::Corpus;
+use super::document::Documents;
+use super::metrics::{serve_metrics, Metrics};
+use super::model::Model;
+use super::pb;
+use super::pb::corpus_service_server::CorpusServiceServer;
+use super::pb::document_service_server::DocumentServiceServer;
+use super::pb::model_service_server::ModelServiceServer;
+use super::queue::EngineQueue;
+use super::request::CallInfo;
+use super::status::ApiResult;
+use crate::engine::EngineOptions;
+use crate::retrieval::{RetrievalError, RetrievalIndex};
+use crate::tasks::{TaskError, TaskRuntime};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// No model configured.
+    #[error("no model configured (--model, SOFER_MODEL or `model` in the config file)")]
+    NoModel,
+    /// The model or prompts failed to load.
+    #[error("loading the model: {0}")]
+    Load(#[from] TaskError),
+    /// The index failed to open.
+    #[error("opening the index: {0}")]
+    Index(#[from] RetrievalError),
+    /// A file (TLS, …) could not be read, or an address bound.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// tonic failed.
+    #[error(transparent)]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// What the services share.
+pub(super) struct Shared {
+    ready: OnceLock<Ready>,
+    metrics: Metrics,
+}
+
+/// The loaded model and its queue.
+pub(super) struct Ready {
+    pub runtime: Arc<TaskRuntime>,
+    pub queue: EngineQueue,
+}
+
+impl Shared {
+    /// The loaded model, or UNAVAILABLE while it loads.
+    pub fn ready(&self) -> ApiResult<&Ready> {
+        self.ready
+            .get()
+            .ok_or_else(|| Status::unavailable("the model is still loading; retry shortly"))
+    }
+
+    /// Logs and counts a finished call.
+    pub fn observe<R>(&self, method: &str, call: &CallInfo, started: Instant, result: &ApiResult<R>) {
+        let took = started.elapsed();
+        let code = result.as_ref().err().map_or(tonic::Code::Ok, |s| s.code());
+        self.metrics.call(method, code, took);
+        tracing::info!(
+            request_id = %call.request_id,
+            tenant = %call.tenant.0,
+            method,
+            code = ?code,
+            ms = took.as_secs_f64() * 1000.0,
+            "call"
+        );
+    }
+
+    fn render_metrics(&self) -> String {
+        let ready = self.ready.get();
+        self.metrics.render(
+            ready.map(|r| r.runtime.engine()),
+            ready.map_or(0, |r| r.queue.waiting()),
+        )
+    }
+}
+
+fn load(config: &ServerConfig) -> Result<TaskRuntime, ServeError> {
+    let model = config.model.clone().ok_or(ServeError::NoModel)?;
+    let started = Instant::now();
+    let runtime = TaskRuntime::load(
+        &EngineOptions {
+            model: model.clone(),
+            tokenizer_json: config.tokenizer.clone(),
+            ..Default::default()
+        },
+        config.prompts.as_deref(),
+    )?;
+    tracing::info!(model = %model.display(), seconds = started.elapsed().as_secs_f64(), "model loaded");
+    let Some(dir) = &config.index else {
+        tracing::warn!("no index configured: corpus calls answer FAILED_PRECONDITION");
+        return Ok(runtime);
+    };
+    let index = if config.index_read_only {
+        RetrievalIndex::open_read_only(dir)?
+    } else {
+        RetrievalIndex::open_or_create(dir)?
+    };
+    tracing::info!(index = %dir.display(), read_only = config.index_read_only, "index open");
+    Ok(runtime.with_index(index))
+}
+
+/// Serves `config` on `listener` (and metrics on `metrics_listener`) until `shutdown`
+/// resolves, then drains for at most the grace period. Health answers at once; the
+/// services once the model is loaded.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let shared = Arc::new(Shared {
+        ready: OnceLock::new(),
+        metrics: Metrics::default(),
+    });
+    let keys = Arc::new(KeyStore::new(&config.auth.keys));
+    if keys.is_empty() {
+        tracing::warn!(
+            "no API keys configured: accepting unauthenticated calls from loopback only, as tenant `local`"
+        );
+    }
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::NotServing).await;
+    for name in SERVICES {
+        health.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Io {
+            what: "building reflection".into(),
+            source: std::io::Error::other(e),
+        })?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServeError::Io {
+            what: "building reflection".into(),
+            source: std::io::Error::other(e),
+        })?;
+    let authenticate = move |mut request: Request<()>| -> Result<Request<()>, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let tenant = keys
+            .authenticate(authorization, request.remote_addr())
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        request.extensions_mut().insert(tenant);
+        Ok(request)
+    };
+    let max = config.limits.max_message_bytes;
+    let documents = DocumentServiceServer::new(Documents {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(max);
+    let corpus = CorpusServiceServer::new(Corpus {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(max);
+    let model = ModelServiceServer::new(Model {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(max);
+
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| ServeError::Io {
+                what: format!("reading {}", path.display()),
+                source,
+            })
+        };
+        let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+    if let Some(metrics_listener) = metrics_listener {
+        let shared = shared.clone();
+        tokio::spawn(serve_metrics(metrics_listener, move || {
+            shared.render_metrics()
+        }));
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let router = builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(InterceptedService::new(documents, authenticate.clone()))
+        .add_service(InterceptedService::new(corpus, authenticate.clone()))
+        .add_service(InterceptedService::new(model, authenticate));
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    }));
+
+    let loading = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || load(&config))
+    };
+    tokio::pin!(shutdown);
+    let loaded = tokio::select! {
+        loaded = loading => Some(loaded.map_err(|e| ServeError::Io {
+            what: "loading".into(),
+            source: std::io::Error::other(e),
+        })??),
+        () = &mut shutdown => None,
+    };
+    if let Some(runtime) = loaded {
+        let runtime = Arc::new(runtime);
+        let queue = EngineQueue::start(
+            runtime.clone(),
+            config.limits.workers,
+            config.limits.queue_capacity,
+        );
+        let _ = shared.ready.set(Ready { runtime, queue });
+        health.set_service_status("", ServingStatus::Serving).await;
+        for name in SERVICES {
+            health.set_service_status(name, ServingStatus::Serving).await;
+        }
+        tracing::info!("serving");
+        shutdown.await;
+    }
+    tracing::info!(
+        grace_seconds = config.limits.grace_period_seconds,
+        "shutting down: no new calls, finishing the ones in flight"
+    );
+    health.set_service_status("", ServingStatus::NotServing).await;
+    for name in SERVICES {
+        health.set_service_status(name, ServingStatus::NotServing).await;
+    }
+    let _ = stop.send(());
+    let grace = Duration::from_secs(config.limits.grace_period_seconds);
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(e)) => tracing::error!(error = %e, "the server task failed"),
+        Err(_) => tracing::warn!("grace period over; calls still in flight are dropped"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The services health reports on, besides the whole server ("").
+const SERVICES: [&str; 3] = [
+    "sofer.v1.DocumentService",
+    "sofer.v1.CorpusService",
+    "sofer.v1.ModelService",
+];
