@@ -282,7 +282,10 @@ fn read_only_opening_writes_nothing_and_follows_the_writer() {
         .expect("ingest");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while reader.search(&query("התקציב")).expect("search").is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the writer's commit was never seen");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer's commit was never seen"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

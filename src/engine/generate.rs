@@ -1,6 +1,7 @@
 //! The generation loop: one prefill of the prompt, then lock-step decoding of one or more
 //! samples that share the prompt's KV cache.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -56,6 +57,20 @@ pub struct Completion {
     pub text: String,
     /// Why it ended.
     pub finish_reason: FinishReason,
+}
+
+/// Work counted as it happens (one atomic add per event), so other threads (metrics,
+/// tests) see a generation's progress while it runs.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    /// Prompts processed.
+    pub prefills: AtomicU64,
+    /// Prompt tokens processed.
+    pub prompt_tokens: AtomicU64,
+    /// Decode steps.
+    pub decode_steps: AtomicU64,
+    /// Tokens generated over all samples.
+    pub generated_tokens: AtomicU64,
 }
 
 /// Timings of one `generate_n` call, shared by its samples.
@@ -118,7 +133,9 @@ struct SampleState {
     finish: Option<FinishReason>,
 }
 
-/// Runs `n` samples of `prompt` on `model`; see [`Generator::generate_n`].
+/// Runs `n` samples of `prompt` on `model`; see [`Generator::generate_n`]. `timings` are
+/// this call's; `counters` are the engine's, shared with other threads.
+#[allow(clippy::too_many_arguments)] // the engine's parts, the request, and two meters
 pub fn generate_n(
     model: &Model,
     tokenizer: &Tokenizer,
@@ -127,6 +144,7 @@ pub fn generate_n(
     n: usize,
     sink: &mut Sink<'_>,
     timings: &mut GenerationTimings,
+    counters: &LiveCounters,
 ) -> Result<Vec<Completion>> {
     params
         .sampling
@@ -174,6 +192,10 @@ pub fn generate_n(
     let mut logits: Vec<Vec<f32>> = vec![first[0].clone(); n];
     timings.prompt_tokens = prompt.len();
     timings.prefill_secs = t0.elapsed().as_secs_f64();
+    counters.prefills.fetch_add(1, Ordering::Relaxed);
+    counters
+        .prompt_tokens
+        .fetch_add(prompt.len() as u64, Ordering::Relaxed);
 
     let t1 = Instant::now();
     let mut samples: Vec<SampleState> = (0..n)
@@ -208,6 +230,7 @@ pub fn generate_n(
             }
             let text = &st.stream.text()[before..st.stream.emitted()];
             timings.generated_tokens += 1;
+            counters.generated_tokens.fetch_add(1, Ordering::Relaxed);
             if !sink(Delta {
                 sample: s,
                 token,
@@ -232,6 +255,7 @@ pub fn generate_n(
         let batch: Vec<Vec<u32>> = next_tokens.into_iter().map(|t| vec![t]).collect();
         logits = model.forward(&batch, &mut cache, false)?.to_vec2::<f32>()?;
         timings.decode_steps += 1;
+        counters.decode_steps.fetch_add(1, Ordering::Relaxed);
     }
     timings.decode_secs = t1.elapsed().as_secs_f64();
     Ok(samples

@@ -2,14 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use candle_core::Device;
 use serde::Serialize;
 
 use super::config::ModelConfig;
 use super::error::{EngineError, Result};
-use super::generate::{self, Completion, GenerationParams, GenerationTimings, Generator, Sink};
+use super::generate::{
+    self, Completion, GenerationParams, GenerationTimings, Generator, LiveCounters, Sink,
+};
 use super::gguf::{tensor_bytes, GgufFile};
 use super::model::expert_usage::ExpertUsageSnapshot;
 use super::model::{ExpertLayout, Model, WeightKernels};
@@ -117,17 +119,9 @@ pub struct Engine {
     info: ModelInfo,
     model: Model,
     tokenizer: Tokenizer,
-    counters: Counters,
-}
-
-/// Work done since loading, so callers (tests, metrics) can see that k samples took one
-/// prefill.
-#[derive(Debug, Default)]
-struct Counters {
-    prefills: AtomicU64,
-    prompt_tokens: AtomicU64,
-    decode_steps: AtomicU64,
-    generated_tokens: AtomicU64,
+    /// Work done since loading, so callers (tests, metrics) can see that k samples took
+    /// one prefill, and watch a generation as it runs.
+    counters: LiveCounters,
 }
 
 /// A snapshot of [`Engine::counters`].
@@ -177,7 +171,7 @@ impl Engine {
             info,
             model,
             tokenizer,
-            counters: Counters::default(),
+            counters: LiveCounters::default(),
         })
     }
 
@@ -241,17 +235,8 @@ impl Engine {
             n,
             sink,
             &mut timings,
+            &self.counters,
         );
-        let c = &self.counters;
-        if timings.prompt_tokens > 0 {
-            c.prefills.fetch_add(1, Ordering::Relaxed);
-            c.prompt_tokens
-                .fetch_add(timings.prompt_tokens as u64, Ordering::Relaxed);
-        }
-        c.decode_steps
-            .fetch_add(timings.decode_steps as u64, Ordering::Relaxed);
-        c.generated_tokens
-            .fetch_add(timings.generated_tokens as u64, Ordering::Relaxed);
         Ok((out?, timings))
     }
 }

@@ -39,7 +39,7 @@ pub enum RetrievalError {
         reason: String,
     },
     /// The index was opened read-only and a write was asked for.
-    #[error("index {} is read-only here: documents are added by its single writer", .0.display())]
+    #[error("index {} is opened read-only here; it is written by its single writer", .0.display())]
     ReadOnly(PathBuf),
     /// A query or ingest parameter that cannot be used (an empty collection name, k = 0).
     #[error("invalid argument: {0}")]

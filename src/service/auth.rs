@@ -100,9 +100,7 @@ impl KeyStore {
                 found = Some(tenant);
             }
         }
-        found
-            .map(|t| Tenant(t.clone()))
-            .ok_or(AuthError::Invalid)
+        found.map(|t| Tenant(t.clone())).ok_or(AuthError::Invalid)
     }
 }
 
@@ -131,7 +129,10 @@ mod tests {
             store.authenticate(Some("Bearer nope"), Some(remote)),
             Err(AuthError::Invalid)
         );
-        assert_eq!(store.authenticate(None, Some(remote)), Err(AuthError::Missing));
+        assert_eq!(
+            store.authenticate(None, Some(remote)),
+            Err(AuthError::Missing)
+        );
         assert_eq!(
             store.authenticate(Some("key-a"), Some(remote)),
             Err(AuthError::Missing)

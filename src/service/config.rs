@@ -17,7 +17,7 @@
 //!
 //! [[auth.keys]]
 //! tenant = "acme"
-//! sha256 = "…"             # hex SHA-256 of the bearer key (`sofer serve hash-key`)
+//! sha256 = "…"             # hex SHA-256 of the bearer key (`sofer hash-key KEY`)
 //!
 //! [tls]                    # optional
 //! cert = "/etc/sofer/tls.crt"
@@ -283,10 +283,14 @@ mod tests {
         assert_eq!(config.limits.queue_capacity, 2);
         assert_eq!(config.auth.keys[0].tenant, "acme");
         let env = |name: &str| (name == "SOFER_WORKERS").then(|| "many".to_string());
-        let err = ServerConfig::load(Some(&path), env).unwrap_err().to_string();
+        let err = ServerConfig::load(Some(&path), env)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("SOFER_WORKERS"), "{err}");
         std::fs::write(&path, "listen = \"x\"\nmodle = 1\n").unwrap();
-        let err = ServerConfig::load(Some(&path), |_| None).unwrap_err().to_string();
+        let err = ServerConfig::load(Some(&path), |_| None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sofer.toml"), "{err}");
     }
 }

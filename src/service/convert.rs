@@ -21,7 +21,10 @@ pub fn language(field: &str, value: i32) -> ApiResult<Option<&'static str>> {
         Ok(pb::Language::Unspecified) => Ok(None),
         Ok(pb::Language::Hebrew) => Ok(Some("he")),
         Ok(pb::Language::English) => Ok(Some("en")),
-        Err(_) => Err(bad_request(field, format!("unknown Language value {value}"))),
+        Err(_) => Err(bad_request(
+            field,
+            format!("unknown Language value {value}"),
+        )),
     }
 }
 
@@ -150,7 +153,7 @@ pub fn usage(u: &Usage) -> pb::Usage {
         completion_tokens: u.completion_tokens as u32,
         chunks: u.chunks as u32,
         prefills: u.prefills as u32,
-        duration_ms: u.ms as u64,
+        duration_ms: u.ms,
     }
 }
 

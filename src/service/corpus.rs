@@ -35,6 +35,17 @@ impl Corpus {
         }
         Ok(ready.runtime.clone())
     }
+
+    /// The index, for a call that writes it.
+    fn writable_index(&self) -> ApiResult<Arc<crate::tasks::TaskRuntime>> {
+        let runtime = self.index()?;
+        if runtime.index().is_some_and(RetrievalIndex::is_read_only) {
+            return Err(Status::failed_precondition(
+                "this server's index is read-only; documents are added and deleted by its single writer",
+            ));
+        }
+        Ok(runtime)
+    }
 }
 
 /// Runs blocking index work off the async threads.
@@ -61,7 +72,7 @@ impl CorpusService for Corpus {
         let call = CallInfo::of(&request)?;
         let started = Instant::now();
         let result = async {
-            let runtime = self.index()?;
+            let runtime = self.writable_index()?;
             let mut stream = request.into_inner();
             let mut by_collection: BTreeMap<String, Vec<Document>> = BTreeMap::new();
             let mut n = 0;
@@ -121,10 +132,14 @@ impl CorpusService for Corpus {
                     format!("must hold 1 to {MAX_DELETE_IDS} ids"),
                 ));
             }
-            if let Some(i) = req.ids.iter().position(|id| id.is_empty() || id.len() > 256) {
+            if let Some(i) = req
+                .ids
+                .iter()
+                .position(|id| id.is_empty() || id.len() > 256)
+            {
                 return Err(bad_request(&format!("ids[{i}]"), "must be 1 to 256 bytes"));
             }
-            let runtime = self.index()?;
+            let runtime = self.writable_index()?;
             let collection = scoped(&call.tenant, &req.collection);
             let response = blocking(move || {
                 let index = index_of(&runtime)?;
@@ -171,12 +186,8 @@ impl CorpusService for Corpus {
                 k: if req.k == 0 { 10 } else { req.k as usize },
             };
             let runtime = self.index()?;
-            let hits = blocking(move || {
-                index_of(&runtime)?
-                    .search(&query)
-                    .map_err(from_retrieval)
-            })
-            .await?;
+            let hits = blocking(move || index_of(&runtime)?.search(&query).map_err(from_retrieval))
+                .await?;
             Ok(Response::new(pb::SearchResponse {
                 hits: hits.into_iter().map(convert::hit).collect(),
             }))
@@ -194,7 +205,8 @@ impl CorpusService for Corpus {
         let started = Instant::now();
         let result = async {
             let runtime = self.index()?;
-            let stats = blocking(move || index_of(&runtime)?.stats().map_err(from_retrieval)).await?;
+            let stats =
+                blocking(move || index_of(&runtime)?.stats().map_err(from_retrieval)).await?;
             let collections = stats
                 .collections
                 .into_iter()

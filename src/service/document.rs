@@ -27,8 +27,7 @@ pub struct Documents {
 
 /// A task to run with a context and an event sink.
 type TaskFn<T> = Box<
-    dyn FnOnce(&TaskContext<'_>, &mut dyn FnMut(Event<'_>) -> bool) -> Result<T, TaskError>
-        + Send,
+    dyn FnOnce(&TaskContext<'_>, &mut dyn FnMut(Event<'_>) -> bool) -> Result<T, TaskError> + Send,
 >;
 
 /// Runs `work` with the tenant's view of the index.
@@ -92,8 +91,10 @@ impl Documents {
     }
 
     /// Queues `work`, streaming its text and progress as `M`s and finally its result.
+    /// The call is logged and counted when its stream ends.
     fn stream<T, M>(
         &self,
+        method: &'static str,
         call: CallInfo,
         work: TaskFn<T>,
         message: fn(StreamPart<T>) -> M,
@@ -103,6 +104,8 @@ impl Documents {
         M: Send + 'static,
     {
         let ready = self.shared.ready()?;
+        let shared = self.shared.clone();
+        let started = Instant::now();
         let (tx, rx) = mpsc::channel::<ApiResult<M>>(STREAM_BUFFER);
         ready
             .queue
@@ -123,11 +126,13 @@ impl Documents {
                         }
                         let part = match event {
                             Event::Text(text) => StreamPart::Text(text.to_string()),
-                            Event::Step { name, done, total } => StreamPart::Progress(pb::Progress {
-                                step: name.into(),
-                                done: done as u32,
-                                total: total as u32,
-                            }),
+                            Event::Step { name, done, total } => {
+                                StreamPart::Progress(pb::Progress {
+                                    step: name.into(),
+                                    done: done as u32,
+                                    total: total as u32,
+                                })
+                            }
                             Event::Token => return true,
                         };
                         tx.blocking_send(Ok(message(part))).is_ok()
@@ -137,7 +142,9 @@ impl Documents {
                 let last = result
                     .map(|done| message(StreamPart::Done(done)))
                     .map_err(|e| task_status(e, &call));
+                let outcome = last.as_ref().map(|_| ()).map_err(Clone::clone);
                 let _ = tx.blocking_send(last);
+                shared.observe(method, &call, started, &outcome);
             }))
             .map_err(|full| Status::resource_exhausted(full.to_string()))?;
         Ok(ReceiverStream::new(rx))
@@ -177,17 +184,30 @@ fn translate_message(part: StreamPart<tasks::Translation>) -> pb::StreamTranslat
 }
 
 fn summarize_work(req: pb::SummarizeRequest) -> ApiResult<TaskFn<tasks::Summary>> {
+    let words = req.target_words > 0;
     let valid = convert::summarize_request(req)?
         .validate()
-        .map_err(from_task)?;
-    Ok(Box::new(move |ctx, sink| tasks::summarize(ctx, &valid, sink)))
+        .map_err(|e| match e {
+            TaskError::InvalidArgument { field, .. } if words && field == "length" => {
+                super::status::bad_request(
+                    "target_words",
+                    "must be 10 to 2000 words, or 0 to use `length`",
+                )
+            }
+            other => from_task(other),
+        })?;
+    Ok(Box::new(move |ctx, sink| {
+        tasks::summarize(ctx, &valid, sink)
+    }))
 }
 
 fn translate_work(req: pb::TranslateRequest) -> ApiResult<TaskFn<tasks::Translation>> {
     let valid = convert::translate_request(req)?
         .validate()
         .map_err(from_task)?;
-    Ok(Box::new(move |ctx, sink| tasks::translate(ctx, &valid, sink)))
+    Ok(Box::new(move |ctx, sink| {
+        tasks::translate(ctx, &valid, sink)
+    }))
 }
 
 #[tonic::async_trait]
@@ -217,9 +237,12 @@ impl DocumentService for Documents {
         let call = CallInfo::of(&request)?;
         let started = Instant::now();
         let result = summarize_work(request.into_inner())
-            .and_then(|work| self.stream(call.clone(), work, summarize_message))
+            .and_then(|work| self.stream("StreamSummarize", call.clone(), work, summarize_message))
             .map(Response::new);
-        self.shared.observe("StreamSummarize", &call, started, &result);
+        if result.is_err() {
+            self.shared
+                .observe("StreamSummarize", &call, started, &result);
+        }
         result
     }
 
@@ -248,9 +271,12 @@ impl DocumentService for Documents {
         let call = CallInfo::of(&request)?;
         let started = Instant::now();
         let result = translate_work(request.into_inner())
-            .and_then(|work| self.stream(call.clone(), work, translate_message))
+            .and_then(|work| self.stream("StreamTranslate", call.clone(), work, translate_message))
             .map(Response::new);
-        self.shared.observe("StreamTranslate", &call, started, &result);
+        if result.is_err() {
+            self.shared
+                .observe("StreamTranslate", &call, started, &result);
+        }
         result
     }
 

@@ -67,13 +67,12 @@ impl Default for Metrics {
             "gRPC requests by method and status code",
             requests.clone(),
         );
-        let latency =
-            Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
+        let latency = Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         registry.register(
             "request_duration_seconds",
-            "gRPC request latency by method (streams: until the stream starts)",
+            "gRPC request latency by method (streams: until their last message)",
             latency.clone(),
         );
         let queue_depth = Gauge::default();
@@ -184,7 +183,8 @@ pub async fn serve_metrics(
             let mut buf = vec![0u8; 4096];
             let mut len = 0;
             while len < buf.len() {
-                match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf[len..])).await
+                match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf[len..]))
+                    .await
                 {
                     Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
                     Ok(Ok(n)) => len += n,
@@ -194,7 +194,8 @@ pub async fn serve_metrics(
                 }
             }
             let head = String::from_utf8_lossy(&buf[..len]);
-            let (status, body) = if head.starts_with("GET /metrics ") || head.starts_with("GET / ") {
+            let (status, body) = if head.starts_with("GET /metrics ") || head.starts_with("GET / ")
+            {
                 ("200 OK", render())
             } else {
                 ("404 Not Found", "not found: GET /metrics\n".to_string())

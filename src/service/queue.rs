@@ -74,8 +74,6 @@ impl EngineQueue {
     }
 }
 
-
-
 fn work_loop(receiver: &Mutex<Receiver<Work>>, runtime: &TaskRuntime, waiting: &AtomicUsize) {
     loop {
         let work = {

@@ -142,7 +142,10 @@ mod tests {
         md.insert("grpc-timeout", "50m".parse().unwrap());
         let d = deadline(&md).unwrap();
         let left = d.saturating_duration_since(Instant::now());
-        assert!(left <= Duration::from_millis(45) && left > Duration::from_millis(30), "{left:?}");
+        assert!(
+            left <= Duration::from_millis(45) && left > Duration::from_millis(30),
+            "{left:?}"
+        );
         md.insert("grpc-timeout", "2S".parse().unwrap());
         assert!(deadline(&md).unwrap() > Instant::now() + Duration::from_millis(1900));
         md.insert("grpc-timeout", "x".parse().unwrap());

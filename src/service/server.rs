@@ -76,7 +76,13 @@ impl Shared {
     }
 
     /// Logs and counts a finished call.
-    pub fn observe<R>(&self, method: &str, call: &CallInfo, started: Instant, result: &ApiResult<R>) {
+    pub fn observe<R>(
+        &self,
+        method: &str,
+        call: &CallInfo,
+        started: Instant,
+        result: &ApiResult<R>,
+    ) {
         let took = started.elapsed();
         let code = result.as_ref().err().map_or(tonic::Code::Ok, |s| s.code());
         self.metrics.call(method, code, took);
@@ -144,13 +150,18 @@ pub async fn serve(
         );
     }
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_service_status("", ServingStatus::NotServing).await;
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     for name in SERVICES {
-        health.set_service_status(name, ServingStatus::NotServing).await;
+        health
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServeError::Io {
             what: "building reflection".into(),
@@ -159,6 +170,7 @@ pub async fn serve(
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| ServeError::Io {
             what: "building reflection".into(),
@@ -241,7 +253,9 @@ pub async fn serve(
         let _ = shared.ready.set(Ready { runtime, queue });
         health.set_service_status("", ServingStatus::Serving).await;
         for name in SERVICES {
-            health.set_service_status(name, ServingStatus::Serving).await;
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
         }
         tracing::info!("serving");
         shutdown.await;
@@ -250,9 +264,13 @@ pub async fn serve(
         grace_seconds = config.limits.grace_period_seconds,
         "shutting down: no new calls, finishing the ones in flight"
     );
-    health.set_service_status("", ServingStatus::NotServing).await;
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     for name in SERVICES {
-        health.set_service_status(name, ServingStatus::NotServing).await;
+        health
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
     }
     let _ = stop.send(());
     let grace = Duration::from_secs(config.limits.grace_period_seconds);

@@ -30,12 +30,24 @@ pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Status {
 /// The status of a task failure.
 pub fn from_task(err: TaskError) -> Status {
     match err {
-        TaskError::InvalidArgument { field, reason } => bad_request(&field, reason),
+        TaskError::InvalidArgument { field, reason } => bad_request(&api_field(&field), reason),
         TaskError::DoesNotFit { .. } => bad_request("text", err.to_string()),
         TaskError::Engine(EngineError::Cancelled) => Status::cancelled("the request was cancelled"),
-        TaskError::Engine(EngineError::ContextOverflow { .. } | EngineError::InvalidParameter(_)) => bad_request("text", err.to_string()),
+        TaskError::Engine(
+            EngineError::ContextOverflow { .. } | EngineError::InvalidParameter(_),
+        ) => bad_request("text", err.to_string()),
         TaskError::Retrieval(e) => from_retrieval(e),
         other => internal("the task", &other),
+    }
+}
+
+/// The API's name of a field the tasks name: sampling options live in `sampling`, the
+/// classify instruction language is `instruction_language`.
+fn api_field(task_field: &str) -> String {
+    match task_field {
+        "temperature" | "seed" | "max_tokens" => format!("sampling.{task_field}"),
+        "language" => "instruction_language".into(),
+        other => other.into(),
     }
 }
 

@@ -312,10 +312,20 @@ fn translate_paragraph(
         let stream = req.candidates == 1;
         let completions = ctx.generate(&prompt, &params, req.candidates, stream, output, usage)?;
         for (o, c) in out.iter_mut().zip(completions) {
-            o.push(c.text.trim().to_string());
+            o.push(one_block(&c.text));
         }
     }
     Ok(out)
+}
+
+/// A paragraph's translation as one block: trimmed, without blank lines, so the
+/// translation keeps the source's paragraph structure even when a model adds some.
+fn one_block(text: &str) -> String {
+    text.trim()
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Translation-memory examples for one segment: similar source passages of the
