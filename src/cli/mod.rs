@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod client;
 mod eval;
 mod index;
 mod model;
@@ -46,6 +47,11 @@ enum Command {
     Classify(task::ClassifyArgs),
     /// Serve the gRPC API (DocumentService, CorpusService, ModelService, health, reflection).
     Serve(serve::ServeArgs),
+    /// Call a running server (wait for health, ingest, summarize, translate, classify).
+    Client {
+        #[command(subcommand)]
+        command: client::ClientCommand,
+    },
     /// Print the SHA-256 of an API key for the server's configuration.
     HashKey(serve::HashKeyArgs),
     /// Run a task over many documents (JSONL or a folder): resumable, shardable.
@@ -150,6 +156,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classify(args) => task::classify(args),
         Command::Serve(args) => serve::run(args),
         Command::HashKey(args) => serve::hash(args),
+        Command::Client { command } => client::run(command),
         Command::Batch(args) => batch::run(args),
         Command::Index { command } => index::run(command),
         Command::Search(args) => index::search(args),
