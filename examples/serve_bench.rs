@@ -116,9 +116,9 @@ fn parse_args() -> Result<Args, Error> {
 /// One client's calls: latencies of the successful ones, and every status code seen.
 #[derive(Default)]
 struct Tally {
-    /// Every call: when it started (since the benchmark's start), how long it took, and
-    /// its code.
-    calls: Vec<(Duration, Duration, String)>,
+    /// With `SERVE_BENCH_CALLS` only: every call's start (since the benchmark's), latency
+    /// and code (none: the client gave up).
+    calls: Vec<(Duration, Duration, Option<Code>)>,
     ok: Vec<Duration>,
     rejected: Vec<Duration>,
     errors: BTreeMap<String, (usize, String)>,
@@ -206,6 +206,7 @@ async fn client(
     url: String,
     rpc: Rpc,
     backoff: Duration,
+    record: bool,
     start: Instant,
     until: Instant,
 ) -> Result<Tally, Error> {
@@ -218,12 +219,14 @@ async fn client(
         let result =
             tokio::time::timeout(CALL_TIMEOUT, call(rpc, &mut documents, &mut model)).await;
         let took = started.elapsed();
-        let code = match &result {
-            Ok(Ok(())) => "OK".to_string(),
-            Ok(Err(status)) => format!("{:?}", status.code()),
-            Err(_) => "client timeout".to_string(),
-        };
-        tally.calls.push((started - start, took, code));
+        if record {
+            let code = match &result {
+                Ok(Ok(())) => Some(Code::Ok),
+                Ok(Err(status)) => Some(status.code()),
+                Err(_) => None,
+            };
+            tally.calls.push((started - start, took, code));
+        }
         match result {
             Ok(Ok(())) => tally.ok.push(took),
             Ok(Err(status)) if status.code() == Code::ResourceExhausted => {
@@ -330,6 +333,7 @@ async fn main() -> Result<(), Error> {
     wait_serving(&url).await?;
     let ready_after = started.elapsed();
 
+    let calls_file = std::env::var_os("SERVE_BENCH_CALLS");
     let bench_start = Instant::now();
     let until = bench_start + Duration::from_secs(args.seconds);
     let clients: Vec<_> = (0..args.clients)
@@ -338,6 +342,7 @@ async fn main() -> Result<(), Error> {
                 url.clone(),
                 args.rpc,
                 args.backoff,
+                calls_file.is_some(),
                 bench_start,
                 until,
             ))
@@ -358,16 +363,17 @@ async fn main() -> Result<(), Error> {
         Err(_) => format!("not within {STOP_TIMEOUT:?} (hang)"),
     };
 
-    if let Some(path) = std::env::var_os("SERVE_BENCH_CALLS") {
+    if let Some(path) = calls_file {
         tally.calls.sort_by_key(|c| c.0);
         let lines: String = tally
             .calls
             .iter()
             .map(|(at, took, code)| {
                 format!(
-                    "{:.3}\t{:.3}\t{code}\n",
+                    "{:.3}\t{:.3}\t{}\n",
                     at.as_secs_f64() * 1000.0,
-                    took.as_secs_f64() * 1000.0
+                    took.as_secs_f64() * 1000.0,
+                    code.map_or("client timeout".into(), |c| format!("{c:?}"))
                 )
             })
             .collect();
@@ -377,8 +383,16 @@ async fn main() -> Result<(), Error> {
     tally.rejected.sort();
     let other: usize = tally.errors.values().map(|(n, _)| n).sum();
     let ok = tally.ok.len();
+    // The engine's compute threads (candle's pool: CANDLE_NUM_THREADS, RAYON_NUM_THREADS,
+    // else the physical cores, which ignores the affinity mask).
+    let engine_threads = std::env::var("CANDLE_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(candle_core::utils::get_num_threads);
     println!(
-        "tiny-q8_0, {} cores, {workers} engine worker(s), queue capacity {}, ready after {:.2} s",
+        "tiny-q8_0, {} cores available, {engine_threads} engine threads, {workers} engine \
+         worker(s), queue capacity {}, ready after {:.2} s",
         std::thread::available_parallelism()?.get(),
         args.queue_capacity,
         ready_after.as_secs_f64()

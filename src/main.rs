@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    size_thread_pools();
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
     match cli::run(args) {
@@ -19,6 +20,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The engine's thread pool sizes itself from `RAYON_NUM_THREADS`, else from the machine's
+/// physical cores, ignoring CPU affinity and container CPU quotas (a pod given 2 CPUs on a
+/// 64-core host would run 64 spinning threads). Unless set, size it from
+/// `CANDLE_NUM_THREADS`, else from the CPUs this process may use, at most the physical cores.
+fn size_thread_pools() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let requested = std::env::var("CANDLE_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = requested.unwrap_or_else(|| allowed.min(candle_core::utils::get_num_threads()));
+    // Runs before any other thread exists.
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
 }
 
 /// The error and its causes on one line, leaving out a cause whose text its parent already
