@@ -1063,3 +1063,57 @@ async fn malformed_and_hostile_requests_get_the_right_code_and_field() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_from_cert_and_key_files_serves_and_plaintext_is_refused() {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let cert_pem = generated.cert.pem();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &cert_pem).expect("write cert");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write key");
+    let config = format!(
+        "[tls]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let server = Server::start(Some(&config), &[]);
+    let port = server.addr.rsplit(':').next().expect("port");
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&cert_pem))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://localhost:{port}"))
+        .expect("uri")
+        .tls_config(tls)
+        .expect("tls config")
+        .connect()
+        .await
+        .expect("TLS connect");
+    let mut model = sofer::service::pb::model_service_client::ModelServiceClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let info = loop {
+        match model.get_model_info(pb::GetModelInfoRequest {}).await {
+            Ok(info) => break info.into_inner(),
+            Err(status) if status.code() == Code::Unavailable => {
+                assert!(Instant::now() < deadline, "never ready: {status:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("{status:?}\n{}", server.log()),
+        }
+    };
+    assert_eq!(info.experts, 8);
+    let plain = Channel::from_shared(format!("http://{}", server.addr))
+        .expect("uri")
+        .connect()
+        .await;
+    let refused = match plain {
+        Err(_) => true,
+        Ok(channel) => sofer::service::pb::model_service_client::ModelServiceClient::new(channel)
+            .get_model_info(pb::GetModelInfoRequest {})
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a plaintext call to a TLS server must fail");
+}

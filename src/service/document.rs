@@ -73,6 +73,7 @@ impl Documents {
                     return;
                 }
                 let result = {
+                    let _entered = call.span.enter();
                     let mut sink = |_: Event<'_>| !tx.is_closed() && !call.expired();
                     with_context(runtime, &call, work, &mut sink)
                 };
@@ -97,6 +98,7 @@ impl Documents {
         method: &'static str,
         call: CallInfo,
         work: TaskFn<T>,
+        usage_of: fn(&T) -> &tasks::Usage,
         message: fn(StreamPart<T>) -> M,
     ) -> ApiResult<ReceiverStream<ApiResult<M>>>
     where
@@ -120,6 +122,7 @@ impl Documents {
                     return;
                 }
                 let result = {
+                    let _entered = call.span.enter();
                     let mut sink = |event: Event<'_>| {
                         if tx.is_closed() || call.expired() {
                             return false;
@@ -139,12 +142,16 @@ impl Documents {
                     };
                     with_context(runtime, &call, work, &mut sink)
                 };
+                let usage = result
+                    .as_ref()
+                    .ok()
+                    .map(|done| convert::usage(usage_of(done)));
                 let last = result
                     .map(|done| message(StreamPart::Done(done)))
                     .map_err(|e| task_status(e, &call));
                 let outcome = last.as_ref().map(|_| ()).map_err(Clone::clone);
                 let _ = tx.blocking_send(last);
-                shared.observe(method, &call, started, &outcome);
+                shared.observe_task(method, &call, started, &outcome, usage.as_ref());
             }))
             .map_err(|full| Status::resource_exhausted(full.to_string()))?;
         Ok(ReceiverStream::new(rx))
@@ -224,7 +231,9 @@ impl DocumentService for Documents {
             Ok(Response::new(convert::summarize_response(summary)))
         }
         .await;
-        self.shared.observe("Summarize", &call, started, &result);
+        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage.clone());
+        self.shared
+            .observe_task("Summarize", &call, started, &result, usage.as_ref());
         result
     }
 
@@ -237,7 +246,15 @@ impl DocumentService for Documents {
         let call = CallInfo::of(&request)?;
         let started = Instant::now();
         let result = summarize_work(request.into_inner())
-            .and_then(|work| self.stream("StreamSummarize", call.clone(), work, summarize_message))
+            .and_then(|work| {
+                self.stream(
+                    "StreamSummarize",
+                    call.clone(),
+                    work,
+                    |s| &s.usage,
+                    summarize_message,
+                )
+            })
             .map(Response::new);
         if result.is_err() {
             self.shared
@@ -258,7 +275,9 @@ impl DocumentService for Documents {
             Ok(Response::new(convert::translate_response(translation)))
         }
         .await;
-        self.shared.observe("Translate", &call, started, &result);
+        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage.clone());
+        self.shared
+            .observe_task("Translate", &call, started, &result, usage.as_ref());
         result
     }
 
@@ -271,7 +290,15 @@ impl DocumentService for Documents {
         let call = CallInfo::of(&request)?;
         let started = Instant::now();
         let result = translate_work(request.into_inner())
-            .and_then(|work| self.stream("StreamTranslate", call.clone(), work, translate_message))
+            .and_then(|work| {
+                self.stream(
+                    "StreamTranslate",
+                    call.clone(),
+                    work,
+                    |t| &t.usage,
+                    translate_message,
+                )
+            })
             .map(Response::new);
         if result.is_err() {
             self.shared
@@ -296,7 +323,9 @@ impl DocumentService for Documents {
             Ok(Response::new(convert::classify_response(classification)))
         }
         .await;
-        self.shared.observe("Classify", &call, started, &result);
+        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage.clone());
+        self.shared
+            .observe_task("Classify", &call, started, &result, usage.as_ref());
         result
     }
 }

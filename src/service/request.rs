@@ -14,7 +14,8 @@ use crate::retrieval::{Hit, RetrievalError, RetrievalIndex, Retriever, SearchQue
 /// Separates tenant and collection in the index's collection key.
 const TENANT_SEPARATOR: char = '/';
 
-/// Per-call facts the handlers need.
+/// Per-call facts the handlers need; the request id (`x-request-id`, or generated) is in
+/// the span.
 #[derive(Debug, Clone)]
 pub struct CallInfo {
     /// Who the call acts for.
@@ -22,8 +23,9 @@ pub struct CallInfo {
     /// When the caller stops waiting (a little before its `grpc-timeout`, so the answer
     /// DEADLINE_EXCEEDED reaches it first).
     pub deadline: Option<Instant>,
-    /// `x-request-id` from the caller, or a generated one.
-    pub request_id: String,
+    /// The call's tracing span (request id, tenant): entered wherever the call's work
+    /// runs, so every log line of the call carries them.
+    pub span: tracing::Span,
 }
 
 impl CallInfo {
@@ -34,10 +36,12 @@ impl CallInfo {
             .get::<Tenant>()
             .cloned()
             .ok_or_else(|| Status::unauthenticated("no tenant"))?;
+        let request_id = request_id(request.metadata());
+        let span = tracing::info_span!("request", request_id = %request_id, tenant = %tenant.0);
         Ok(Self {
             tenant,
             deadline: deadline(request.metadata()),
-            request_id: request_id(request.metadata()),
+            span,
         })
     }
 

@@ -83,14 +83,28 @@ impl Shared {
         started: Instant,
         result: &ApiResult<R>,
     ) {
+        self.observe_task(method, call, started, result, None);
+    }
+
+    /// Logs and counts a finished task call with what it cost.
+    pub fn observe_task<R>(
+        &self,
+        method: &str,
+        call: &CallInfo,
+        started: Instant,
+        result: &ApiResult<R>,
+        usage: Option<&pb::Usage>,
+    ) {
         let took = started.elapsed();
         let code = result.as_ref().err().map_or(tonic::Code::Ok, |s| s.code());
         self.metrics.call(method, code, took);
+        let usage = usage.cloned().unwrap_or_default();
+        let _entered = call.span.enter();
         tracing::info!(
-            request_id = %call.request_id,
-            tenant = %call.tenant.0,
             method,
             code = ?code,
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
             ms = took.as_secs_f64() * 1000.0,
             "call"
         );
