@@ -231,7 +231,7 @@ impl DocumentService for Documents {
             Ok(Response::new(convert::summarize_response(summary)))
         }
         .await;
-        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage.clone());
+        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage);
         self.shared
             .observe_task("Summarize", &call, started, &result, usage.as_ref());
         result
@@ -275,7 +275,7 @@ impl DocumentService for Documents {
             Ok(Response::new(convert::translate_response(translation)))
         }
         .await;
-        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage.clone());
+        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage);
         self.shared
             .observe_task("Translate", &call, started, &result, usage.as_ref());
         result
@@ -323,7 +323,7 @@ impl DocumentService for Documents {
             Ok(Response::new(convert::classify_response(classification)))
         }
         .await;
-        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage.clone());
+        let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage);
         self.shared
             .observe_task("Classify", &call, started, &result, usage.as_ref());
         result

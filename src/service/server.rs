@@ -98,7 +98,7 @@ impl Shared {
         let took = started.elapsed();
         let code = result.as_ref().err().map_or(tonic::Code::Ok, |s| s.code());
         self.metrics.call(method, code, took);
-        let usage = usage.cloned().unwrap_or_default();
+        let usage = usage.copied().unwrap_or_default();
         let _entered = call.span.enter();
         tracing::info!(
             method,
