@@ -845,7 +845,7 @@ async fn malformed_and_hostile_requests_get_the_right_code_and_field() {
                     ]
                 }))
                 .await),
-            code: Code::OutOfRange,
+            code: Code::ResourceExhausted,
             field: None,
         },
         Case {
@@ -887,7 +887,7 @@ async fn malformed_and_hostile_requests_get_the_right_code_and_field() {
         Case {
             name: "classify: document over the message limit",
             result: ok(d.classify(classify(&|r| r.text = huge.clone())).await),
-            code: Code::OutOfRange,
+            code: Code::ResourceExhausted,
             field: None,
         },
         Case {

@@ -7,11 +7,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tonic::codegen::InterceptedService;
+use tonic::codegen::{http, InterceptedService};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Status};
 use tonic_health::ServingStatus;
+use tower::util::MapResponseLayer;
 
 use super::auth::KeyStore;
 use super::config::ServerConfig;
@@ -215,7 +216,8 @@ pub async fn serve(
     })
     .max_decoding_message_size(max);
 
-    let mut builder = Server::builder();
+    let mut builder =
+        Server::builder().layer(MapResponseLayer::new(too_large_is_resource_exhausted));
     if let Some(tls) = &config.tls {
         let read = |path: &std::path::Path| {
             std::fs::read(path).map_err(|source| ServeError::Io {
@@ -295,6 +297,23 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A request over the message size limit is RESOURCE_EXHAUSTED, as the gRPC status code
+/// guide has it; tonic's decoder answers OUT_OF_RANGE.
+fn too_large_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11");
+    let too_large = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| m.contains("message%20length%20too%20large"));
+    if out_of_range && too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
 }
 
 /// The services health reports on, besides the whole server ("").
