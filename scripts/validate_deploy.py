@@ -81,8 +81,10 @@ RESTRICTED_VOLUME_TYPES = {
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
     "projected", "secret",
 }
-TOML_KEYS = {"listen", "metrics_listen", "model", "index", "prompts", "limits", "auth"}
-TOML_LIMITS_KEYS = {"queue_capacity", "max_message_bytes"}
+# The keys `sofer serve` accepts (src/service/config.rs; it refuses unknown ones).
+TOML_KEYS = {"listen", "metrics_listen", "model", "tokenizer", "index", "index_read_only",
+             "prompts", "limits", "auth", "tls"}
+TOML_LIMITS_KEYS = {"queue_capacity", "workers", "max_message_bytes", "grace_period_seconds"}
 
 
 class Invalid(Exception):
@@ -734,6 +736,7 @@ class Checker:
             "metrics_listen": expand(str(env.get("SOFER_METRICS_LISTEN", {}).get("value")), env),
             "model": expand(str(env.get("SOFER_MODEL", {}).get("value")), env),
             "index": expand(str(env.get("SOFER_INDEX", {}).get("value")), env),
+            "index_read_only": str(env.get("SOFER_INDEX_READ_ONLY", {}).get("value")) == "true",
         }))
         return errs
 
