@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use sofer::batch::{self, BatchJob, BatchTask, Input, JobIdentity, OutputFile, Shard, TaskOptions};
-use sofer::retrieval::RetrievalIndex;
 use sofer::tasks::glossary::parse_tsv;
 use sofer::tasks::TaskRuntime;
 
@@ -124,16 +123,12 @@ impl BatchArgs {
     }
 
     fn runtime(&self) -> anyhow::Result<TaskRuntime> {
-        let options = self.model.engine_options();
-        let runtime = TaskRuntime::load(&options, self.prompts.as_deref())
-            .with_context(|| format!("loading {}", options.model.display()))?;
-        if self.collection.is_none() {
-            return Ok(runtime);
-        }
-        let dir = self.index.resolve()?;
-        let index = RetrievalIndex::open(&dir)
-            .with_context(|| format!("opening index {}", dir.display()))?;
-        Ok(runtime.with_index(index))
+        super::load_runtime(
+            &self.model,
+            self.prompts.as_deref(),
+            self.collection.as_deref(),
+            &self.index,
+        )
     }
 }
 

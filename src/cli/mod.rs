@@ -109,6 +109,25 @@ impl ModelArgs {
     }
 }
 
+/// Loads the model and prompts, and the index when a task names a collection.
+pub fn load_runtime(
+    model: &ModelArgs,
+    prompts: Option<&Path>,
+    collection: Option<&str>,
+    index: &index::IndexDir,
+) -> anyhow::Result<sofer::tasks::TaskRuntime> {
+    let options = model.engine_options();
+    let runtime = sofer::tasks::TaskRuntime::load(&options, prompts)
+        .with_context(|| format!("loading {}", options.model.display()))?;
+    if collection.is_none() {
+        return Ok(runtime);
+    }
+    let dir = index.resolve()?;
+    let opened = sofer::retrieval::RetrievalIndex::open(&dir)
+        .with_context(|| format!("opening index {}", dir.display()))?;
+    Ok(runtime.with_index(opened))
+}
+
 /// The document at `path`, or stdin for `-` or none; invalid UTF-8 is an error naming it.
 pub fn read_document(path: Option<&Path>) -> anyhow::Result<String> {
     let (name, bytes) = match path {

@@ -4,7 +4,6 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use sofer::retrieval::RetrievalIndex;
 use sofer::tasks::glossary::parse_tsv;
 use sofer::tasks::{
     self, ClassifyRequest, Event, LabelSpec, SamplingRequest, SummarizeRequest, TaskRuntime,
@@ -105,16 +104,12 @@ pub struct ClassifyArgs {
 impl TaskArgs {
     /// Loads the model and prompts, and the index when a collection is named.
     fn load(&self) -> anyhow::Result<TaskRuntime> {
-        let options = self.model.engine_options();
-        let runtime = TaskRuntime::load(&options, self.prompts.as_deref())
-            .with_context(|| format!("loading {}", options.model.display()))?;
-        if self.collection.is_none() {
-            return Ok(runtime);
-        }
-        let dir = self.index.resolve()?;
-        let index = RetrievalIndex::open(&dir)
-            .with_context(|| format!("opening index {}", dir.display()))?;
-        Ok(runtime.with_index(index))
+        super::load_runtime(
+            &self.model,
+            self.prompts.as_deref(),
+            self.collection.as_deref(),
+            &self.index,
+        )
     }
 
     fn read_input(&self) -> anyhow::Result<String> {

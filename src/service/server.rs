@@ -165,32 +165,13 @@ pub async fn serve(
         );
     }
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    for name in SERVICES {
-        health
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
-    }
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ServeError::Io {
-            what: "building reflection".into(),
-            source: std::io::Error::other(e),
-        })?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .map_err(|e| ServeError::Io {
-            what: "building reflection".into(),
-            source: std::io::Error::other(e),
-        })?;
+    set_health(&health, ServingStatus::NotServing).await;
+    let reflection_error = |e: tonic_reflection::server::Error| ServeError::Io {
+        what: "building reflection".into(),
+        source: std::io::Error::other(e),
+    };
+    let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
     let authenticate = move |mut request: Request<()>| -> Result<Request<()>, Status> {
         let authorization = request
             .metadata()
@@ -267,12 +248,7 @@ pub async fn serve(
             config.limits.queue_capacity,
         );
         let _ = shared.ready.set(Ready { runtime, queue });
-        health.set_service_status("", ServingStatus::Serving).await;
-        for name in SERVICES {
-            health
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
+        set_health(&health, ServingStatus::Serving).await;
         tracing::info!("serving");
         shutdown.await;
     }
@@ -280,14 +256,7 @@ pub async fn serve(
         grace_seconds = config.limits.grace_period_seconds,
         "shutting down: no new calls, finishing the ones in flight"
     );
-    health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    for name in SERVICES {
-        health
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
-    }
+    set_health(&health, ServingStatus::NotServing).await;
     let _ = stop.send(());
     let grace = Duration::from_secs(config.limits.grace_period_seconds);
     match tokio::time::timeout(grace, server).await {
@@ -297,6 +266,15 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reflection over our services, health, and the `google.rpc` error details (so grpcurl
+/// decodes a BadRequest).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// A request over the message size limit is RESOURCE_EXHAUSTED, as the gRPC status code
@@ -314,6 +292,14 @@ fn too_large_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
     }
     response
+}
+
+/// Reports `status` for the whole server ("") and each service.
+async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for name in SERVICES {
+        health.set_service_status(name, status).await;
+    }
 }
 
 /// The services health reports on, besides the whole server ("").
