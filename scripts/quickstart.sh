@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release
 SOFER=./target/release/sofer
 MODEL="${SOFER_MODEL:-$(scripts/fetch_smollm2.sh models)}"
-INDEX="${SOFER_INDEX:-$PWD/data/quickstart-index}"
+INDEX="$PWD/data/quickstart-index"   # its own index, rebuilt on every run
 rm -rf "$INDEX"
 LOG="$(mktemp)"
 ADDR_FILE="$(mktemp)"
