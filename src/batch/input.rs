@@ -13,6 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{BatchError, TaskOptions};
+use crate::retrieval::relative_id;
 
 /// Extensions read as one item each in folder input.
 const TEXT_EXTENSIONS: &[&str] = &["txt", "md", "markdown"];
@@ -247,14 +248,6 @@ impl ItemRef {
             Location::File(path) => path.display().to_string(),
         }
     }
-}
-
-fn relative_id(root: &Path, file: &Path) -> String {
-    let rel = file.strip_prefix(root).unwrap_or(file);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), BatchError> {

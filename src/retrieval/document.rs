@@ -85,7 +85,9 @@ pub fn read_documents(path: &Path) -> impl Iterator<Item = Result<Document, Read
         .chain(files.into_iter().flat_map(|(file, id)| read_file(file, id)))
 }
 
-fn relative_id(root: &Path, file: &Path) -> String {
+/// The id of `file` found in folder `root`: its path relative to `root`, `/`-separated
+/// (the same for `sofer index add` and `sofer batch`).
+pub fn relative_id(root: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(root).unwrap_or(file);
     rel.components()
         .map(|c| c.as_os_str().to_string_lossy())
