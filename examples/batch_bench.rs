@@ -1,13 +1,14 @@
-//! Batch throughput on the tiny reference model: items/s with concurrency 1 and 4, and
+//! Batch throughput on the tiny model: items/s with concurrency 1 and 4, and
 //! what durability costs (every record synced to disk vs plain appends).
 //!
-//! `cargo run --release --example batch_bench -- [ITEMS]` (default 200; the model from
-//! `SOFER_REFS`, default `../shared/refs`).
+//! `cargo run --release --example batch_bench -- [ITEMS]` (default 200; the model is
+//! `$SOFER_MODEL`, else the synthesized tiny Mixtral, `SynthSpec::tiny(Q8_0)`).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use sofer::batch::{self, BatchJob, BatchTask, Input, JobIdentity, OutputFile, TaskOptions};
+use sofer::engine::synth::{synthesize, SynthQuant, SynthSpec};
 use sofer::engine::EngineOptions;
 use sofer::tasks::TaskRuntime;
 
@@ -17,11 +18,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(200);
-    let refs = std::env::var_os("SOFER_REFS").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/refs")),
-        PathBuf::from,
-    );
-    let model = refs.join("tiny/gguf/tiny-q8_0.gguf");
+    let scratch = tempfile::tempdir()?;
+    let model = match std::env::var_os("SOFER_MODEL") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let path = scratch.path().join("tiny-q8_0.gguf");
+            synthesize(&SynthSpec::tiny(SynthQuant::Q8_0), &path)?;
+            path
+        }
+    };
     let runtime = TaskRuntime::load(
         &EngineOptions {
             model: model.clone(),

@@ -1,10 +1,10 @@
-//! Load on the gRPC server, in-process, with the tiny reference model: N clients send one
+//! Load on the gRPC server, in-process, with the tiny model: N clients send one
 //! RPC back to back for S seconds; throughput, latency percentiles, rejections and the
 //! process's peak memory.
 //!
 //! `cargo run --release --example serve_bench -- [--clients N] [--seconds S]
 //! [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q]` (defaults 4, 30,
-//! classify, 64; the model from `SOFER_REFS`, default `../shared/refs`). Clients retry
+//! classify, 64; the model is `$SOFER_MODEL`, else the synthesized tiny Mixtral). Clients retry
 //! RESOURCE_EXHAUSTED at once unless `--backoff-ms MS` makes them wait first. With
 //! `SERVE_BENCH_CALLS=FILE`, every call's start, latency and code go to FILE (TSV).
 
@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use sofer::engine::synth::{synthesize, SynthQuant, SynthSpec};
 use sofer::service::config::{Limits, ServerConfig};
 use sofer::service::pb;
 use sofer::service::pb::document_service_client::DocumentServiceClient;
@@ -303,11 +304,15 @@ async fn main() -> Result<(), Error> {
             .with_writer(std::io::stderr)
             .init();
     }
-    let refs = std::env::var_os("SOFER_REFS").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/refs")),
-        PathBuf::from,
-    );
-    let model = refs.join("tiny/gguf/tiny-q8_0.gguf");
+    let scratch = tempfile::tempdir()?;
+    let model = match std::env::var_os("SOFER_MODEL") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let path = scratch.path().join("tiny-q8_0.gguf");
+            synthesize(&SynthSpec::tiny(SynthQuant::Q8_0), &path)?;
+            path
+        }
+    };
     if !model.is_file() {
         return Err(format!("no model at {}", model.display()).into());
     }

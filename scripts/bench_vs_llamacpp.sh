@@ -7,8 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DIR="${1:-models/bench}"
 THREADS="${THREADS:-2}"
 mkdir -p "$DIR"
-cargo build --release --quiet
-SOFER=./target/release/sofer
+source scripts/lib/sofer_bin.sh
+SOFER="$(build_sofer)"
 for q in Q5_K_M Q4_K_M; do
     f="$DIR/bench-$q.gguf"
     [ -f "$f" ] || "$SOFER" model synth --preset bench --quant "$q" --out "$f" >&2

@@ -13,7 +13,7 @@ import random
 import sacrebleu
 from sacrebleu.metrics import CHRF
 
-DATA = os.environ.get("SOFER_DATA", "../shared/data")
+DATA = os.environ.get("SOFER_DATA", "data/eval")
 OUT = "tests/fixtures/chrf/cases.jsonl"
 
 

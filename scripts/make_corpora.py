@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds corpora/ (the default corpus) from ../shared/data. Run from the repo root.
+"""Builds corpora/ (the default corpus) from data/eval/ (or $SOFER_DATA). Run from the repo root.
 
 UD Hebrew documents keep their paragraphs; an NTREX news document's first line is its
 headline (the title) and its other sentences form its text, in Hebrew and in English.
@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-DATA = os.environ.get("SOFER_DATA", "../shared/data")
+DATA = os.environ.get("SOFER_DATA", "data/eval")
 UD_DOCS = 10
 NEWS_DOCS = 12
 

@@ -23,7 +23,7 @@ from mistral_common.protocol.instruct.validator import ValidationMode
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT.parent / "shared/data/tokenizers/mistral_v1_tokenizer.model"
+DEFAULT_MODEL = ROOT / "assets/tokenizers/mistral_v1_tokenizer.model"
 OUT = ROOT / "tests/fixtures/prompt/mistral_v1_chats.json"
 
 DEAD_SEA_HE = (

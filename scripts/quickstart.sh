@@ -5,8 +5,8 @@
 # stops (SIGTERM, graceful) at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release
-SOFER=./target/release/sofer
+source scripts/lib/sofer_bin.sh
+SOFER="$(build_sofer)"
 MODEL="${SOFER_MODEL:-$(scripts/fetch_smollm2.sh models)}"
 INDEX="$PWD/data/quickstart-index"   # its own index, rebuilt on every run
 rm -rf "$INDEX"
@@ -16,8 +16,7 @@ $SOFER serve --model "$MODEL" --index "$INDEX" --listen 127.0.0.1:0 >"$ADDR_FILE
 SERVER=$!
 stop() { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -f "$LOG" "$ADDR_FILE"; }
 trap stop EXIT
-for _ in $(seq 100); do [ -s "$ADDR_FILE" ] && break; sleep 0.1; done
-ADDR="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listening"])' "$ADDR_FILE")"
+ADDR="$(wait_for_listen "$SERVER" "$ADDR_FILE" "$LOG")"
 export SOFER_SERVER="http://$ADDR"
 echo "--- sofer serve on $ADDR with $(basename "$MODEL"); waiting for health SERVING"
 $SOFER client wait

@@ -6,7 +6,7 @@
 # (default /work/peer/lcpp-noamx, binary at $PEER_DIR/bin/llama-bench).
 #
 # Why no AMX: llama.cpp 0c1e57098 built with GGML_NATIVE=ON on AMX-capable Xeons segfaults in
-# ggml_backend_amx_mul_mat on quantized GGUFs (see ../shared/refs/README.md, "Problems").
+# ggml_backend_amx_mul_mat on quantized GGUFs; builds without AMX use the plain AVX-512 kernels.
 #
 # Env overrides: VENV, PEER_DIR, LCPP_PY_VERSION (default 0.3.36), JOBS (default 2), WORK (sdist dir).
 # Idempotent: skips steps whose results are already present (delete them to rebuild).

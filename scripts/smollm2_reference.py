@@ -11,7 +11,7 @@ Run in the venv made by scripts/setup_llamacpp.sh:
 defaults: models/SmolLM2-135M-Instruct.Q4_1.gguf (scripts/fetch_smollm2.sh) and tests/fixtures/smollm2.
 
 llama.cpp runs with use_extra_bufts=False (plain CPU kernels: no AMX, no weight repacking; see
-../shared/refs/README.md "Problems"), n_ctx 2048, 2 threads, llama.cpp's default F16 KV cache. A second
+scripts/setup_llamacpp.sh), n_ctx 2048, 2 threads, llama.cpp's default F16 KV cache. A second
 greedy run with an F32 KV cache is recorded under "kv_f32" for comparison.
 """
 import hashlib
@@ -82,7 +82,7 @@ def sha256_file(path):
 
 def no_extra_bufts():
     """use_extra_bufts=False: Llama() has no such argument, so patch llama_model_default_params
-    (the same approach as ../shared/refs/make_refs.py)."""
+    (the same approach as scripts/make_engine_refs.py)."""
     import llama_cpp.llama_cpp as C
     if getattr(C, "_sofer_patched", False):
         return

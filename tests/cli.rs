@@ -1,5 +1,5 @@
 //! The `sofer` binary from the outside: `model inspect|tokenize|logits|generate|synth` on
-//! the tiny reference models (`$SOFER_REFS`), and bad model files reported as one
+//! the synthesized tiny models (`tests/common/tiny.rs`), and bad model files reported as one
 //! `error: …` line with a non-zero exit, never a panic or a backtrace.
 
 mod common;
@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::gguf_builder::{dense, GgufBuilder, Meta};
-use common::{prompt_ids, refs_json, tiny_gguf};
+use common::{prompt_ids, prompt_text, tiny_gguf};
 use serde_json::Value;
 use sofer::engine::{Engine, EngineOptions};
 use tempfile::TempDir;
@@ -239,12 +239,9 @@ fn tokenize_json_gives_the_reference_ids_for_hebrew() {
         "one piece per id: {v}"
     );
 
-    let he = refs_json("tiny/out/prompts.json")["prompts"]["he"]
-        .as_str()
-        .expect("he prompt")
-        .to_string();
+    let he = prompt_text("he");
     let v = sofer_json(&[
-        "model", "tokenize", "--model", model, "--text", &he, "--json",
+        "model", "tokenize", "--model", model, "--text", he, "--json",
     ]);
     let expected: Vec<u64> = prompt_ids("he").into_iter().map(u64::from).collect();
     assert_eq!(

@@ -1,6 +1,6 @@
-//! Generation through the real engine on the tiny reference models (`$SOFER_REFS`), a
-//! synthesized tiny Mixtral and a hand-built dense model with byte-fallback pieces:
-//! seeded determinism, k samples from one prefill, stopping, streaming, cancellation,
+//! Generation through the real engine on the synthesized tiny Mixtral
+//! (`tests/common/tiny.rs`) and a hand-built dense model with byte-fallback pieces: seeded
+//! determinism, k samples from one prefill, stopping, streaming, cancellation,
 //! parameter and context checks, expert-usage accounting.
 
 mod common;

@@ -214,7 +214,7 @@ fn eval_retrieval_runs_on_a_heq_subset() {
             "--json",
             "--data",
         ])
-        .arg(common::data_dir())
+        .arg(common::eval_data_dir())
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

@@ -1,16 +1,22 @@
 //! `sofer model synth` from the outside: tiny files in every quantization and layout,
 //! re-read with candle's own GGUF reader; determinism; per-expert tensors as byte-exact
-//! slices of the merged ones; the embedded vocabulary. Where `../shared/refs` is present,
-//! tensor names, shapes and types and the metadata types are compared with llama.cpp's
-//! own tiny files.
+//! slices of the merged ones; the embedded vocabulary. Tensor names, shapes and types, the
+//! metadata value types and the vocabulary are compared with the tiny files llama.cpp's
+//! own converter and quantizer wrote (`tests/fixtures/engine/llamacpp_layout.json`); the
+//! files the engine references were made from are byte-identical to fresh ones.
+
+mod common;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use candle_core::quantized::gguf_file::{Content, ValueType};
+use candle_core::quantized::gguf_file::{self, Content, ValueType};
 use candle_core::quantized::GgmlDType;
 use candle_core::Device;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use sofer::engine::sp_model::mistral_v1_pieces;
 use sofer::engine::synth::{synthesize, ExpertLayout, SynthPreset, SynthQuant, SynthSpec};
 use sofer::engine::EngineError;
@@ -147,7 +153,7 @@ fn check_metadata(content: &Content, quant: SynthQuant) {
     );
     assert_eq!(u32_of("general.file_type"), quant.file_type());
     for (key, value) in [
-        ("llama.context_length", 32768),
+        ("llama.context_length", 4096),
         ("llama.embedding_length", 256),
         ("llama.block_count", 2),
         ("llama.feed_forward_length", 512),
@@ -204,35 +210,105 @@ fn check_tensors(content: &Content, quant: SynthQuant, layout: ExpertLayout) {
     }
 }
 
-/// llama.cpp's reference file of the same quantization, when the shared refs are here.
-fn reference(quant: SynthQuant) -> Option<PathBuf> {
-    let name = match quant {
+/// What llama.cpp's own converter and quantizer wrote for the tiny model in `quant`
+/// (`tests/fixtures/engine/llamacpp_layout.json`, made by `scripts/make_engine_refs.py`).
+fn llamacpp_layout(quant: SynthQuant) -> Option<&'static Value> {
+    static LAYOUT: OnceLock<Value> = OnceLock::new();
+    let key = match quant {
         SynthQuant::F32 => return None,
-        SynthQuant::F16 => "tiny-f16.gguf",
-        SynthQuant::Q8_0 => "tiny-q8_0.gguf",
-        SynthQuant::Q5KM => "tiny-q5_k_m.gguf",
-        SynthQuant::Q4KM => "tiny-q4_k_m.gguf",
+        SynthQuant::F16 => "f16",
+        SynthQuant::Q8_0 => "q8_0",
+        SynthQuant::Q5KM => "q5_k_m",
+        SynthQuant::Q4KM => "q4_k_m",
     };
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/refs/tiny/gguf")
-        .join(name);
-    path.exists().then_some(path)
+    let all = LAYOUT.get_or_init(|| {
+        let path = common::tiny::fixture_dir().join("llamacpp_layout.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    });
+    Some(&all[key])
+}
+
+/// gguf-py's name of a tensor type.
+fn gguf_py_name(dtype: GgmlDType) -> &'static str {
+    use GgmlDType::*;
+    match dtype {
+        F32 => "F32",
+        F16 => "F16",
+        Q8_0 => "Q8_0",
+        Q4K => "Q4_K",
+        Q5K => "Q5_K",
+        Q6K => "Q6_K",
+        other => panic!("unexpected tensor type {other:?}"),
+    }
+}
+
+/// gguf-py's name of a metadata value type (`ARRAY/<element>` for arrays).
+fn gguf_py_value_type(value: &gguf_file::Value) -> String {
+    use gguf_file::Value::*;
+    match value {
+        U8(_) => "UINT8".into(),
+        I8(_) => "INT8".into(),
+        U16(_) => "UINT16".into(),
+        I16(_) => "INT16".into(),
+        U32(_) => "UINT32".into(),
+        I32(_) => "INT32".into(),
+        U64(_) => "UINT64".into(),
+        I64(_) => "INT64".into(),
+        F32(_) => "FLOAT32".into(),
+        F64(_) => "FLOAT64".into(),
+        Bool(_) => "BOOL".into(),
+        String(_) => "STRING".into(),
+        Array(items) => format!(
+            "ARRAY/{}",
+            items.first().map_or("?".into(), gguf_py_value_type)
+        ),
+    }
+}
+
+/// The digest `make_engine_refs.py` records for a vocabulary array.
+fn vocabulary_digest(value: &gguf_file::Value) -> String {
+    let gguf_file::Value::Array(items) = value else {
+        panic!("vocabulary is not an array")
+    };
+    let mut hash = Sha256::new();
+    for item in items {
+        match item {
+            gguf_file::Value::String(s) => {
+                hash.update(s.as_bytes());
+                hash.update([0]);
+            }
+            gguf_file::Value::F32(x) => hash.update(x.to_le_bytes()),
+            gguf_file::Value::I32(x) => hash.update(x.to_le_bytes()),
+            other => panic!("unexpected vocabulary value {other:?}"),
+        }
+    }
+    format!("{:x}", hash.finalize())
 }
 
 /// Same tensors (names, shapes, types), same metadata keys and value types, same vocabulary
 /// as the file llama.cpp's converter and quantizer wrote.
-fn compare_with_reference(ours: &Content, reference: &Path) {
-    let (theirs, _) = read(reference);
-    assert_eq!(ours.tensor_infos.len(), theirs.tensor_infos.len());
-    for (name, info) in &theirs.tensor_infos {
+fn compare_with_llamacpp(ours: &Content, theirs: &Value) {
+    let tensors = theirs["tensors"].as_object().expect("tensors");
+    assert_eq!(ours.tensor_infos.len(), tensors.len());
+    for (name, info) in tensors {
         let mine = ours
             .tensor_infos
             .get(name)
             .unwrap_or_else(|| panic!("`{name}` missing"));
-        assert_eq!(mine.shape.dims(), info.shape.dims(), "{name}");
-        assert_eq!(mine.ggml_dtype, info.ggml_dtype, "{name}");
+        // gguf-py lists ggml's order, innermost dimension first; candle the reverse.
+        let mut shape: Vec<usize> = info["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|d| d.as_u64().expect("dim") as usize)
+            .collect();
+        shape.reverse();
+        assert_eq!(mine.shape.dims(), shape.as_slice(), "{name}");
+        assert_eq!(gguf_py_name(mine.ggml_dtype), info["type"], "{name}");
     }
-    for (key, value) in &theirs.metadata {
+    for (key, kind) in theirs["metadata_types"].as_object().expect("metadata") {
         if key == "general.size_label" {
             continue;
         }
@@ -240,20 +316,30 @@ fn compare_with_reference(ours: &Content, reference: &Path) {
             .metadata
             .get(key)
             .unwrap_or_else(|| panic!("metadata `{key}` missing"));
-        assert_eq!(mine.value_type(), value.value_type(), "{key}");
-    }
-    for key in [
-        "tokenizer.ggml.tokens",
-        "tokenizer.ggml.scores",
-        "tokenizer.ggml.token_type",
-    ] {
-        let (a, b) = (&ours.metadata[key], &theirs.metadata[key]);
         assert_eq!(
-            format!("{a:?}"),
-            format!("{b:?}"),
+            gguf_py_value_type(mine),
+            kind.as_str().expect("type"),
+            "{key}"
+        );
+    }
+    for (key, digest) in theirs["vocabulary_sha256"].as_object().expect("digests") {
+        assert_eq!(
+            vocabulary_digest(&ours.metadata[key]),
+            digest.as_str().expect("digest"),
             "{key} differs from llama.cpp's"
         );
     }
+}
+
+/// The sha256 `references.json` records for the file of `spec`, if the references use it.
+fn reference_sha256(spec: &SynthSpec) -> Option<&'static str> {
+    let files = common::engine_refs()["synth"]["files"]
+        .as_object()
+        .expect("synth files");
+    files.values().find_map(|f| {
+        let same = f["quant"] == spec.quant.to_string() && f["layout"] == spec.layout.to_string();
+        same.then(|| f["sha256"].as_str().expect("sha256"))
+    })
 }
 
 #[test]
@@ -266,9 +352,20 @@ fn every_quant_and_layout_reads_back() {
             let (content, _) = read(&path);
             check_metadata(&content, quant);
             check_tensors(&content, quant, layout);
-            match reference(quant) {
-                Some(r) if layout == ExpertLayout::Merged => compare_with_reference(&content, &r),
+            match llamacpp_layout(quant) {
+                Some(theirs) if layout == ExpertLayout::Merged => {
+                    compare_with_llamacpp(&content, theirs)
+                }
                 _ => {}
+            }
+            if let Some(expected) = reference_sha256(&spec(quant, layout)) {
+                let bytes = std::fs::read(&path).expect("read");
+                assert_eq!(
+                    format!("{:x}", Sha256::digest(&bytes)),
+                    expected,
+                    "{name} is not the file tests/fixtures/engine/ was made from \
+                     (rerun scripts/make_engine_refs.py)"
+                );
             }
             std::fs::remove_file(&path).expect("remove");
         }

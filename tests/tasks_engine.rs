@@ -124,7 +124,7 @@ fn classify_five_votes_is_one_prefill_and_the_tally_sums_to_five() {
 
 /// The UD Hebrew documents, concatenated until they cost about 30,000 tokens.
 fn hebrew_document(counter: &dyn TokenCounter) -> String {
-    let path = common::data_dir().join("hebrew/he_ud_docs.jsonl");
+    let path = common::eval_data_dir().join("hebrew/he_ud_docs.jsonl");
     let text = std::fs::read_to_string(&path).expect("he_ud_docs.jsonl");
     let mut paragraphs_out = Vec::new();
     let mut tokens = 0;

@@ -12,7 +12,7 @@ const OURS_F1_FLOOR: f64 = 0.986;
 fn our_sentence_boundaries_beat_uax29_on_ud_hebrew() {
     let output = Command::new(env!("CARGO_BIN_EXE_sofer"))
         .args(["eval", "segmentation", "--json", "--data"])
-        .arg(common::data_dir())
+        .arg(common::eval_data_dir())
         .output()
         .expect("run sofer");
     let stdout = String::from_utf8_lossy(&output.stdout);

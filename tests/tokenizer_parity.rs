@@ -1,31 +1,18 @@
 //! Our tokenizer against independent ground truth: SentencePiece's own ids for ~1,700 Hebrew
 //! and English texts (`tests/fixtures/tokenizer/mistral_v1_ids.jsonl`, written by
-//! `scripts/make_tokenizer_fixtures.py`), and the reference prompts checked with
-//! SentencePiece, mistral-common and llama.cpp (`$SOFER_REFS/tiny/out/prompts.json`).
-//!
-//! Inputs: `$SOFER_REFS` (default `../shared/refs`) and `$SOFER_DATA` (default
-//! `../shared/data`) relative to the crate root. A missing input fails the test.
+//! `scripts/make_tokenizer_fixtures.py`), and the engine reference prompts whose ids
+//! SentencePiece and llama.cpp gave (`tests/fixtures/engine/references.json`). The
+//! vocabulary is read from a synthesized tiny GGUF's metadata and from Mistral's
+//! `tokenizer.json` (`tests/fixtures/tokenizer/`). A missing input fails the test.
+
+mod common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use candle_core::quantized::gguf_file;
 use sofer::engine::tokenizer::{Tokenizer, TokenizerKind};
-
-fn dir(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(default))
-}
-
-fn refs() -> PathBuf {
-    dir("SOFER_REFS", "../shared/refs")
-}
-
-fn data() -> PathBuf {
-    dir("SOFER_DATA", "../shared/data")
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| {
@@ -67,7 +54,7 @@ fn fixture() -> Vec<(String, Vec<u32>)> {
 }
 
 fn gguf_tokenizer() -> Tokenizer {
-    let path = refs().join("tiny/gguf/tiny-f16.gguf");
+    let path = common::tiny_gguf("f16");
     let mut file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let content =
         gguf_file::Content::read(&mut file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -75,7 +62,8 @@ fn gguf_tokenizer() -> Tokenizer {
 }
 
 fn json_tokenizer() -> Tokenizer {
-    let path = data().join("tokenizers/mistral_v1_tokenizer.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tokenizer/mistral_v1_tokenizer.json");
     assert!(path.is_file(), "test input {} is missing", path.display());
     Tokenizer::from_tokenizer_json(&path).expect("tokenizer.json loads")
 }
@@ -154,11 +142,10 @@ fn tokenizer_json_matches_sentencepiece_on_every_fixture_text() {
 
 #[test]
 fn reference_prompts_match_with_bos() {
-    let prompts = json(&refs().join("tiny/out/prompts.json"));
     for tk in [gguf_tokenizer(), json_tokenizer()] {
         for name in ["en", "he"] {
-            let text = prompts["prompts"][name].as_str().expect("prompt text");
-            let expected = ids_of(&prompts["token_ids"][name]);
+            let text = common::prompt_text(name);
+            let expected = common::prompt_ids(name);
             assert_eq!(
                 tk.encode(text, true).unwrap(),
                 expected,
@@ -172,9 +159,9 @@ fn reference_prompts_match_with_bos() {
                 tk.kind()
             );
         }
-        let inst = prompts["prompts"]["inst"].as_str().expect("inst prompt");
+        let inst = common::prompt_text("inst");
         assert!(inst.starts_with("<s>[INST]"));
-        let expected = ids_of(&prompts["token_ids"]["inst"]);
+        let expected = common::prompt_ids("inst");
         assert_eq!(
             tk.encode_with_special(inst, false).unwrap(),
             expected,
@@ -273,7 +260,7 @@ fn token_bytes_concatenate_to_the_text_with_its_dummy_space() {
 #[test]
 fn smollm2_gguf_tokenizer_matches_llama_cpp() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = dir("SOFER_SMOLLM2", "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = common::smollm2_gguf();
     let mut file = File::open(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch_smollm2.sh)", path.display()));
     let content =

@@ -2,10 +2,14 @@
 //! around generation (voting, reduction, consensus).
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use candle_core::quantized::gguf_file::Value;
 
 use crate::engine::generate::{Delta, Sink};
 use crate::engine::gguf::GgufFile;
+use crate::engine::synth::{synthesize, SynthQuant, SynthSpec};
 use crate::engine::tokenizer::Tokenizer;
 use crate::engine::{Completion, EngineError, FinishReason, GenerationParams, Generator};
 use crate::prompt::{ChatFormat, PromptSet};
@@ -75,7 +79,7 @@ impl<F: Fn(usize, usize, &str) -> String> Generator for Scripted<F> {
     }
 }
 
-/// The tiny reference model's tokenizer and chat format, and the built-in prompts.
+/// The synthesized tiny model's tokenizer and chat format, and the built-in prompts.
 pub(crate) struct Fixture {
     pub(crate) tokenizer: Tokenizer,
     pub(crate) format: ChatFormat,
@@ -84,14 +88,10 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     pub(crate) fn load() -> Self {
-        let path = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/refs/tiny/gguf/tiny-q8_0.gguf"
-        ));
-        let gguf = GgufFile::open(&path).expect("tiny reference GGUF (../shared/refs)");
+        let metadata = tiny_metadata();
         Self {
-            tokenizer: Tokenizer::from_gguf_metadata(gguf.metadata()).expect("tokenizer"),
-            format: ChatFormat::from_gguf_metadata(gguf.metadata()).expect("chat format"),
+            tokenizer: Tokenizer::from_gguf_metadata(metadata).expect("tokenizer"),
+            format: ChatFormat::from_gguf_metadata(metadata).expect("chat format"),
             prompts: PromptSet::load(None).expect("built-in prompts"),
         }
     }
@@ -110,4 +110,19 @@ impl Fixture {
             retriever: None,
         }
     }
+}
+
+/// The metadata of the synthesized tiny Mixtral (Mistral v1 vocabulary, no chat template),
+/// synthesized once per test process.
+fn tiny_metadata() -> &'static HashMap<String, Value> {
+    static METADATA: OnceLock<HashMap<String, Value>> = OnceLock::new();
+    METADATA.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tiny-f16.gguf");
+        synthesize(&SynthSpec::tiny(SynthQuant::F16), &path).expect("synthesize the tiny model");
+        GgufFile::open(&path)
+            .expect("read the tiny model")
+            .metadata()
+            .clone()
+    })
 }

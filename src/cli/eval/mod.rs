@@ -1,10 +1,16 @@
-//! `sofer eval …`: quality measurements on the licensed data in `../shared/data` and on
-//! the fixtures.
+//! `sofer eval …`: quality measurements on the licensed evaluation data shipped in the
+//! repository's `data/eval/` (sources, licences and attribution in `data/eval/README.md`) and
+//! on the fixtures.
 
 mod chrf;
 mod classify;
 mod retrieval;
 mod segmentation;
+
+use std::path::{Path, PathBuf};
+
+/// The evaluation data folder, relative to the working directory.
+const EVAL_DATA: &str = "data/eval";
 
 /// An evaluation to run.
 #[derive(Debug, clap::Subcommand)]
@@ -26,5 +32,44 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Classify(args) => classify::run(args),
         EvalCommand::Segmentation(args) => segmentation::run(args),
         EvalCommand::Retrieval(args) => retrieval::run(args),
+    }
+}
+
+/// The data folder of `sofer eval segmentation` and `sofer eval retrieval`: `--data` or
+/// `$SOFER_DATA` when given, else `data/eval` under the working directory when there is one
+/// (a checkout of the repository), else the `data/eval` of the checkout this binary was built
+/// from. A folder that does not exist is an error naming it.
+fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = given.unwrap_or_else(|| {
+        let here = Path::new(EVAL_DATA);
+        if here.is_dir() {
+            here.to_path_buf()
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(EVAL_DATA)
+        }
+    });
+    anyhow::ensure!(
+        dir.is_dir(),
+        "evaluation data folder {} not found (set --data DIR or SOFER_DATA to a folder laid \
+         out like the repository's data/eval)",
+        dir.display()
+    );
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_defaults_to_an_existing_eval_folder_and_names_a_missing_one() {
+        let dir = data_dir(None).expect("the repository's data/eval");
+        assert!(dir.join("ud").is_dir(), "{}", dir.display());
+        let missing = Path::new(env!("CARGO_MANIFEST_DIR")).join("no/such/eval/data");
+        let error = data_dir(Some(missing.clone())).expect_err("missing folder");
+        assert!(
+            error.to_string().contains(&missing.display().to_string()),
+            "{error}"
+        );
     }
 }

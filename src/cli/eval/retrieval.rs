@@ -21,9 +21,10 @@ use sofer::text::Language;
 /// Flags of `sofer eval retrieval`.
 #[derive(Debug, clap::Args)]
 pub struct RetrievalArgs {
-    /// The data folder (HeQ in `qa/`, Wikipedia sentences in `wiki/`, NTREX in `parallel/`).
-    #[arg(long, env = "SOFER_DATA", default_value = "../shared/data")]
-    data: PathBuf,
+    /// The data folder (HeQ in `qa/`, Wikipedia sentences in `wiki/`, NTREX in `parallel/`)
+    /// [default: ./data/eval if there is one, else the repository's data/eval].
+    #[arg(long, env = "SOFER_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
@@ -393,11 +394,12 @@ fn ablation_variants() -> Vec<(String, AnalyzerSettings)> {
 
 /// Runs the evaluation.
 pub fn run(args: RetrievalArgs) -> anyhow::Result<()> {
-    let (heq, mut questions) = load_heq(&args.data)?;
+    let data = super::data_dir(args.data)?;
+    let (heq, mut questions) = load_heq(&data)?;
     if let Some(limit) = args.limit {
         questions.truncate(limit);
     }
-    let distractors = load_distractors(&args.data, args.distractors.unwrap_or(usize::MAX))?;
+    let distractors = load_distractors(&data, args.distractors.unwrap_or(usize::MAX))?;
     let mut configs = vec![
         (
             "hebrew".to_string(),

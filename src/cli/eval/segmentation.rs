@@ -17,9 +17,11 @@ use unicode_segmentation::UnicodeSegmentation;
 /// Flags of `sofer eval segmentation`.
 #[derive(Debug, clap::Args)]
 pub struct SegmentationArgs {
-    /// The data folder whose `ud/*dev.conllu` files hold the gold sentences.
-    #[arg(long, env = "SOFER_DATA", default_value = "../shared/data")]
-    data: PathBuf,
+    /// The data folder whose `ud/*dev.conllu` files hold the gold sentences (and
+    /// `parallel/ntrex128_eng_heb.jsonl`, if there, the NTREX news) [default: ./data/eval if
+    /// there is one, else the repository's data/eval].
+    #[arg(long, env = "SOFER_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -112,9 +114,10 @@ impl FileScore {
 
 /// Runs the evaluation.
 pub fn run(args: SegmentationArgs) -> anyhow::Result<()> {
+    let data = super::data_dir(args.data)?;
     let mut errors = Vec::new();
     let mut files = Vec::new();
-    for path in treebanks(&args.data)? {
+    for path in treebanks(&data)? {
         let source = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         let name = path
@@ -128,7 +131,7 @@ pub fn run(args: SegmentationArgs) -> anyhow::Result<()> {
         ));
     }
     let mut extra = Vec::new();
-    let ntrex = args.data.join(NTREX);
+    let ntrex = data.join(NTREX);
     if ntrex.is_file() {
         let source = std::fs::read_to_string(&ntrex)
             .with_context(|| format!("reading {}", ntrex.display()))?;

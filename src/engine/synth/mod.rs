@@ -24,9 +24,11 @@ use super::sp_model::{mistral_v1_pieces, SpPiece};
 /// The model size to synthesize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SynthPreset {
-    /// dim 256, ffn 512, 2 layers, 8 heads / 2 kv heads, 8 experts top-2 (23 M params).
+    /// dim 256, ffn 512, 2 layers, 8 heads / 2 kv heads, 8 experts top-2, context 4096
+    /// (23 M params).
     Tiny,
-    /// dim 1024, ffn 3584, 4 layers, 16 heads / 4 kv heads, 8 experts top-2 (428 M params).
+    /// dim 1024, ffn 3584, 4 layers, 16 heads / 4 kv heads, 8 experts top-2, context 32768
+    /// (428 M params).
     Bench,
 }
 
@@ -159,6 +161,19 @@ pub struct SynthSpec {
     pub quant: SynthQuant,
     /// Expert tensor layout.
     pub layout: ExpertLayout,
+}
+
+impl SynthSpec {
+    /// The tiny model every test and example uses: seed 1234, merged experts (the files
+    /// `tests/fixtures/engine/` holds references for).
+    pub const fn tiny(quant: SynthQuant) -> Self {
+        Self {
+            preset: SynthPreset::Tiny,
+            seed: 1234,
+            quant,
+            layout: ExpertLayout::Merged,
+        }
+    }
 }
 
 /// What [`synthesize`] wrote.

@@ -43,7 +43,8 @@ pub(super) struct ModelShape {
     pub experts: usize,
     /// Experts routed per token.
     pub experts_used: usize,
-    /// Context length written to the metadata (Mixtral's).
+    /// Context length written to the metadata: the tiny model's is short, so tests reach
+    /// it; the bench model's is Mixtral's.
     pub context: usize,
     /// RoPE frequency base.
     pub rope_base: f32,
@@ -56,7 +57,7 @@ pub(super) struct ModelShape {
 impl ModelShape {
     /// The shape of `preset`.
     pub(super) fn of(preset: SynthPreset) -> Self {
-        let common = |dim, ffn, layers, heads, kv_heads, scales| Self {
+        let common = |dim, ffn, layers, heads, kv_heads, context, scales| Self {
             dim,
             ffn,
             layers,
@@ -64,7 +65,7 @@ impl ModelShape {
             kv_heads,
             experts: 8,
             experts_used: 2,
-            context: 32768,
+            context,
             rope_base: 1.0e6,
             rms_eps: 1.0e-5,
             scales,
@@ -76,6 +77,7 @@ impl ModelShape {
                 2,
                 8,
                 2,
+                4096,
                 Scales {
                     embed: 0.05,
                     router: 0.30,
@@ -91,6 +93,7 @@ impl ModelShape {
                 4,
                 16,
                 4,
+                32768,
                 Scales {
                     embed: 0.05,
                     router: 0.15,
