@@ -37,7 +37,9 @@ pub fn tiny_spec(label: &str) -> SynthSpec {
 }
 
 /// The synthesized tiny model `label` (see [`tiny_spec`]), written once into cargo's
-/// test scratch folder and shared by every test and test binary.
+/// test scratch folder and shared by every test and test binary. Whether it is the file
+/// the references were made from is checked by `tests/engine_parity.rs` and
+/// `tests/synth.rs`.
 pub fn tiny_gguf(label: &str) -> PathBuf {
     static MADE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let mut made = MADE
@@ -49,7 +51,12 @@ pub fn tiny_gguf(label: &str) -> PathBuf {
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("synth-tiny-seed{SEED}"));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let path = dir.join(format!("tiny-{label}.gguf"));
+    // Named by the digest the references record, so a regenerated fixture never meets a
+    // file synthesized by an older synthesizer.
+    let digest = engine_refs()["synth"]["files"][format!("tiny-{label}.gguf")]["sha256"]
+        .as_str()
+        .map_or("unreferenced", |d| &d[..16]);
+    let path = dir.join(format!("tiny-{label}-{digest}.gguf"));
     if !path.is_file() {
         // Another test binary may be writing the same file: each writes its own and renames
         // it into place; the bytes are identical.
