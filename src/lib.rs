@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod engine;
+pub mod limits;
 pub mod prompt;
 pub mod retrieval;
 pub mod service;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::gguf_builder::GgufBuilder;
 use common::{prompt_ids, tiny_gguf};
-use sofer::engine::generate::Delta;
+use sofer::engine::generate::Step;
 use sofer::engine::sampler::SamplingParams;
 use sofer::engine::synth::{synthesize, ExpertLayout, SynthPreset, SynthQuant, SynthSpec};
 use sofer::engine::{
@@ -92,7 +92,8 @@ fn generate_streamed(
     let mut deltas: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); n];
     let completions = engine
-        .generate_n(prompt, params, n, &mut |d: Delta<'_>| {
+        .generate_n(prompt, params, n, &mut |step: Step<'_>| {
+            let Step::Token(d) = step else { return true };
             assert!(d.sample < n, "delta for sample {} of {n}", d.sample);
             deltas[d.sample].push(d.text.to_string());
             tokens[d.sample].push(d.token);

@@ -7,7 +7,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{budget, doc, hebrew_document, ingest_stream, labels, with_key, Server};
+use harness::{budget, doc, hebrew_document, http_get, ingest_stream, labels, with_key, Server};
 use sofer::service::pb;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -257,18 +257,6 @@ async fn every_rpc_works_end_to_end_with_health_reflection_and_metrics() {
         page.contains("sofer_engine_expert_tokens_total{layer=\"0\""),
         "{page}"
     );
-}
-
-async fn http_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    socket
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut out = String::new();
-    socket.read_to_string(&mut out).await.expect("read");
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

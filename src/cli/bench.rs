@@ -83,7 +83,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ignore_eos: true,
         ..Default::default()
     };
-    let mut no_sink = |_: sofer::engine::generate::Delta<'_>| true;
+    let mut no_sink = |_: sofer::engine::generate::Step<'_>| true;
 
     // Warm-up: first-touch allocations and any lazy weight preparation.
     engine.generate_n_timed(
@@ -119,7 +119,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             ..greedy.clone()
         };
         let time = |n: usize,
-                    sink: &mut dyn FnMut(sofer::engine::generate::Delta<'_>) -> bool|
+                    sink: &mut dyn FnMut(sofer::engine::generate::Step<'_>) -> bool|
          -> anyhow::Result<f64> {
             let t0 = Instant::now();
             engine.generate_n_timed(&prompt, &sampled, n, sink)?;

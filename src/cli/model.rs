@@ -9,6 +9,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::ModelArgs;
+use sofer::engine::generate::Step;
 use sofer::engine::gguf::GgufFile;
 use sofer::engine::sampler::SamplingParams;
 use sofer::engine::synth::{self, SynthSpec};
@@ -222,7 +223,8 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
             };
             let stream_text = !json && n == 1;
             let mut write_err = None;
-            let completions = engine.generate_n(&prompt, &params, n, &mut |d| {
+            let completions = engine.generate_n(&prompt, &params, n, &mut |step| {
+                let Step::Token(d) = step else { return true };
                 if stream_text && !d.text.is_empty() {
                     if let Err(e) = write!(out, "{}", d.text).and_then(|_| out.flush()) {
                         write_err = Some(e);

@@ -99,8 +99,23 @@ pub struct Delta<'a> {
     pub text: &'a str,
 }
 
-/// Receives every generated token; returning `false` cancels the whole request.
-pub type Sink<'a> = dyn FnMut(Delta<'_>) -> bool + 'a;
+/// What the engine reports while it works.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// `done` of the prompt's `total` tokens are processed; reported between the layers
+    /// of every prompt chunk, so a cancelled request stops within a fraction of a chunk.
+    Prompt {
+        /// Prompt tokens whose chunks are complete.
+        done: usize,
+        /// The prompt's tokens.
+        total: usize,
+    },
+    /// A token was generated.
+    Token(Delta<'a>),
+}
+
+/// Receives the engine's steps; returning `false` cancels the whole request.
+pub type Sink<'a> = dyn FnMut(Step<'_>) -> bool + 'a;
 
 /// What tasks rely on: text from token ids, one sample or many from one prefill.
 pub trait Generator {
@@ -185,8 +200,11 @@ pub fn generate_n(
 
     let t0 = Instant::now();
     let mut cache = model.new_cache(1, capacity)?;
+    let total = prompt.len();
     let first = model
-        .forward(&[prompt.to_vec()], &mut cache, false)?
+        .forward_checked(&[prompt.to_vec()], &mut cache, false, &mut |done| {
+            sink(Step::Prompt { done, total })
+        })?
         .to_vec2::<f32>()?;
     let mut cache: KvCache = if n > 1 { cache.fork(n)? } else { cache };
     let mut logits: Vec<Vec<f32>> = vec![first[0].clone(); n];
@@ -231,11 +249,11 @@ pub fn generate_n(
             let text = &st.stream.text()[before..st.stream.emitted()];
             timings.generated_tokens += 1;
             counters.generated_tokens.fetch_add(1, Ordering::Relaxed);
-            if !sink(Delta {
+            if !sink(Step::Token(Delta {
                 sample: s,
                 token,
                 text,
-            }) {
+            })) {
                 return Err(EngineError::Cancelled);
             }
             next_tokens.push(token);

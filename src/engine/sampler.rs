@@ -1,10 +1,14 @@
 //! Turning logits into the next token: repetition penalty, temperature, top-k, top-p,
 //! and a seeded generator so the same seed gives the same text.
 
+/// Temperatures below this choose greedily: dividing by them would overflow the logits
+/// (and at 1e-5 the most likely token already takes all the probability a float holds).
+pub const GREEDY_BELOW: f32 = 1e-5;
+
 /// Sampling settings, validated before they reach the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingParams {
-    /// 0 means greedy (argmax).
+    /// 0 (or anything below [`GREEDY_BELOW`]) means greedy (argmax).
     pub temperature: f32,
     /// Nucleus sampling: keep the smallest set of tokens whose probability reaches this.
     pub top_p: f32,
@@ -77,25 +81,26 @@ impl Rng {
     }
 }
 
-/// Chooses the next token from `logits`, given the tokens seen so far.
+/// Chooses the next token from `logits`, given the tokens seen so far. Scaled logits are
+/// f64, so no allowed temperature or penalty turns them into infinities or NaN.
 pub fn sample(logits: &mut [f32], seen: &[u32], params: &SamplingParams, rng: &mut Rng) -> u32 {
     if params.repetition_penalty != 1.0 {
         apply_repetition_penalty(logits, seen, params.repetition_penalty);
     }
-    if params.temperature == 0.0 {
+    if params.temperature < GREEDY_BELOW {
         return argmax(logits);
     }
-    let inv_t = 1.0 / params.temperature;
-    let mut candidates: Vec<(u32, f32)> = logits
+    let inv_t = 1.0 / params.temperature as f64;
+    let mut candidates: Vec<(u32, f64)> = logits
         .iter()
         .enumerate()
         .filter(|(_, l)| l.is_finite())
-        .map(|(i, &l)| (i as u32, l * inv_t))
+        .map(|(i, &l)| (i as u32, l as f64 * inv_t))
         .collect();
     if candidates.is_empty() {
         return argmax(logits);
     }
-    let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let by_logit = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if params.top_k > 0 && params.top_k < candidates.len() {
         candidates.select_nth_unstable_by(params.top_k - 1, by_logit);
         candidates.truncate(params.top_k);
@@ -108,11 +113,8 @@ pub fn sample(logits: &mut [f32], seen: &[u32], params: &SamplingParams, rng: &m
     let max = candidates
         .iter()
         .map(|c| c.1)
-        .fold(f32::NEG_INFINITY, f32::max);
-    let weights: Vec<f64> = candidates
-        .iter()
-        .map(|c| ((c.1 - max) as f64).exp())
-        .collect();
+        .fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = candidates.iter().map(|c| (c.1 - max).exp()).collect();
     let mut r = rng.next_f64() * weights.iter().sum::<f64>();
     for (c, w) in candidates.iter().zip(&weights) {
         if r < *w {
@@ -120,22 +122,28 @@ pub fn sample(logits: &mut [f32], seen: &[u32], params: &SamplingParams, rng: &m
         }
         r -= w;
     }
-    candidates[candidates.len() - 1].0
+    // Rounding left `r` past the last weight: the last token with any weight.
+    candidates
+        .iter()
+        .zip(&weights)
+        .rev()
+        .find(|(_, &w)| w > 0.0)
+        .map_or(candidates[0].0, |(c, _)| c.0)
 }
 
 /// Keeps the smallest most-likely-first prefix of `candidates` whose probability reaches
 /// `top_p`. Sorts only as many candidates as the nucleus needs: the top 64, then 4× more
 /// until the nucleus fits, so a peaked distribution never pays for a full sort.
 fn nucleus(
-    candidates: &mut Vec<(u32, f32)>,
+    candidates: &mut Vec<(u32, f64)>,
     top_p: f64,
-    by_logit: impl Fn(&(u32, f32), &(u32, f32)) -> std::cmp::Ordering + Copy,
+    by_logit: impl Fn(&(u32, f64), &(u32, f64)) -> std::cmp::Ordering + Copy,
 ) {
     let max = candidates
         .iter()
         .map(|c| c.1)
-        .fold(f32::NEG_INFINITY, f32::max);
-    let total: f64 = candidates.iter().map(|c| ((c.1 - max) as f64).exp()).sum();
+        .fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = candidates.iter().map(|c| (c.1 - max).exp()).sum();
     let mut width = 64;
     loop {
         let full = width >= candidates.len();
@@ -148,7 +156,7 @@ fn nucleus(
         let limit = candidates.len().min(width);
         let mut cumulative = 0.0;
         for i in 0..limit {
-            cumulative += ((candidates[i].1 - max) as f64).exp() / total;
+            cumulative += (candidates[i].1 - max).exp() / total;
             if cumulative >= top_p {
                 candidates.truncate(i + 1);
                 return;
@@ -172,14 +180,18 @@ pub fn argmax(logits: &[f32]) -> u32 {
     best as u32
 }
 
+/// Divides seen positive logits by `penalty` and multiplies negative ones, kept finite
+/// (a penalty of 1e-30 or 1e30 would overflow an f32).
 fn apply_repetition_penalty(logits: &mut [f32], seen: &[u32], penalty: f32) {
     let mut done = vec![false; logits.len()];
+    let penalty = penalty as f64;
     for &t in seen {
         let t = t as usize;
-        if t < logits.len() && !done[t] {
+        if t < logits.len() && !done[t] && logits[t].is_finite() {
             done[t] = true;
-            let l = &mut logits[t];
-            *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+            let l = logits[t] as f64;
+            let penalized = if l > 0.0 { l / penalty } else { l * penalty };
+            logits[t] = penalized.clamp(f32::MIN as f64, f32::MAX as f64) as f32;
         }
     }
 }
@@ -187,6 +199,7 @@ fn apply_repetition_penalty(logits: &mut [f32], seen: &[u32], penalty: f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{prop_assert, prop_assert_eq, prop_oneof, proptest, Strategy};
 
     #[test]
     fn greedy_takes_the_first_maximum() {
@@ -243,6 +256,60 @@ mod tests {
         };
         assert_eq!(sample(&mut l, &[0], &p, &mut Rng::new(0, 0)), 1);
         assert!((l[0] - 2.0 / 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn tiny_temperatures_are_greedy() {
+        let logits = vec![0.5, 2.0, 1.0, 2.0 - 1e-6];
+        for t in [1e-40, 1e-38, 1e-20, 9e-6] {
+            let p = SamplingParams {
+                temperature: t,
+                seed: 3,
+                ..Default::default()
+            };
+            for seed in 0..8 {
+                let got = sample(&mut logits.clone(), &[], &p, &mut Rng::new(seed, 0));
+                assert_eq!(got, 1, "temperature {t}");
+            }
+        }
+    }
+
+    proptest! {
+        /// Over the whole allowed ranges: a token inside the vocabulary whose logit was
+        /// finite and among the top k, logits left finite, greedy below the threshold.
+        #[test]
+        fn any_allowed_parameters_give_a_finite_valid_choice(
+            raw in proptest::collection::vec(-1e4f32..1e4, 1..64),
+            temperature in prop_oneof![
+                proptest::num::f32::POSITIVE | proptest::num::f32::SUBNORMAL | proptest::num::f32::ZERO,
+                0.0f32..2.0,
+            ].prop_filter("allowed: 0 to 2", |t| *t <= 2.0),
+            top_p in prop_oneof![
+                proptest::num::f32::POSITIVE | proptest::num::f32::SUBNORMAL,
+                0.0f32..=1.0,
+            ].prop_filter("allowed: (0, 1]", |p| *p > 0.0 && *p <= 1.0),
+            top_k in 0usize..80,
+            penalty in prop_oneof![
+                proptest::num::f32::POSITIVE | proptest::num::f32::SUBNORMAL,
+                0.5f32..2.0,
+            ],
+            seen_ids in proptest::collection::vec(0u32..80, 0..20),
+            seed: u64,
+        ) {
+            let params = SamplingParams { temperature, top_p, top_k, repetition_penalty: penalty, seed };
+            prop_assert!(params.validate().is_ok());
+            let mut logits = raw.clone();
+            let token = sample(&mut logits, &seen_ids, &params, &mut Rng::new(seed, 0)) as usize;
+            prop_assert!(token < raw.len());
+            prop_assert!(logits.iter().all(|l| l.is_finite()));
+            if top_k > 0 && temperature >= GREEDY_BELOW {
+                let better = logits.iter().filter(|&&l| l > logits[token]).count();
+                prop_assert!(better < top_k, "token {token} is not among the top {top_k}");
+            }
+            if temperature < GREEDY_BELOW {
+                prop_assert_eq!(token, argmax(&logits) as usize);
+            }
+        }
     }
 
     #[test]

@@ -205,15 +205,52 @@ impl RetrievalIndex {
         collection: &str,
         docs: &[Document],
     ) -> Result<IngestReport, RetrievalError> {
-        check_collection(collection)?;
+        Ok(self
+            .ingest_all(&[(collection, docs)], &|| true)?
+            .unwrap_or_default())
+    }
+
+    /// Writes every `(collection, documents)` batch and commits them as one: all or
+    /// nothing. `still_wanted` is asked last, before the commit; `false` rolls everything
+    /// back and returns `None` (a caller that went away gets nothing half-done).
+    pub fn ingest_all(
+        &self,
+        batches: &[(&str, &[Document])],
+        still_wanted: &dyn Fn() -> bool,
+    ) -> Result<Option<IngestReport>, RetrievalError> {
+        for (collection, _) in batches {
+            check_collection(collection)?;
+        }
         let mut guard = self.writer()?;
         let Some(writer) = guard.as_mut() else {
             return Err(RetrievalError::InvalidArgument(
                 "index writer unavailable".into(),
             ));
         };
-        let f = &self.fields;
         let mut report = IngestReport::default();
+        for (collection, docs) in batches {
+            if let Err(e) = self.add_documents(writer, collection, docs, &mut report) {
+                // Drops this call's uncommitted operations; nothing half-written stays.
+                let _ = writer.rollback();
+                return Err(e);
+            }
+        }
+        if !still_wanted() {
+            writer.rollback().map_err(|e| self.err(e))?;
+            return Ok(None);
+        }
+        self.commit(writer)?;
+        Ok(Some(report))
+    }
+
+    fn add_documents(
+        &self,
+        writer: &mut IndexWriter,
+        collection: &str,
+        docs: &[Document],
+        report: &mut IngestReport,
+    ) -> Result<(), RetrievalError> {
+        let f = &self.fields;
         for document in docs {
             let key = doc_key(collection, &document.id);
             writer.delete_term(Term::from_field_text(f.doc_key, &key));
@@ -249,17 +286,12 @@ impl RetrievalIndex {
                 if let Some(field) = f.text_gram {
                     tantivy_doc.add_text(field, passage.text);
                 }
-                if let Err(e) = writer.add_document(tantivy_doc) {
-                    // Drops this batch's uncommitted operations; nothing half-written stays.
-                    let _ = writer.rollback();
-                    return Err(self.err(e));
-                }
+                writer.add_document(tantivy_doc).map_err(|e| self.err(e))?;
                 report.passages += 1;
             }
             report.documents += 1;
         }
-        self.commit(writer)?;
-        Ok(report)
+        Ok(())
     }
 
     fn commit(&self, writer: &mut IndexWriter) -> Result<(), RetrievalError> {
@@ -270,10 +302,23 @@ impl RetrievalIndex {
     /// Removes document `doc_id` from `collection`; returns how many passages it had
     /// (0 when there was no such document).
     pub fn delete(&self, collection: &str, doc_id: &str) -> Result<u64, RetrievalError> {
+        Ok(self.delete_all(collection, &[doc_id])?[0])
+    }
+
+    /// Removes the documents `doc_ids` from `collection` in one commit; returns how many
+    /// passages each had (0 when there was no such document).
+    pub fn delete_all(
+        &self,
+        collection: &str,
+        doc_ids: &[&str],
+    ) -> Result<Vec<u64>, RetrievalError> {
         check_collection(collection)?;
-        let removed = self.passage_count(collection, doc_id)?;
-        if removed == 0 {
-            return Ok(0);
+        let removed = doc_ids
+            .iter()
+            .map(|id| self.passage_count(collection, id))
+            .collect::<Result<Vec<u64>, _>>()?;
+        if removed.iter().all(|&n| n == 0) {
+            return Ok(removed);
         }
         let mut guard = self.writer()?;
         let Some(writer) = guard.as_mut() else {
@@ -281,10 +326,12 @@ impl RetrievalIndex {
                 "index writer unavailable".into(),
             ));
         };
-        writer.delete_term(Term::from_field_text(
-            self.fields.doc_key,
-            &doc_key(collection, doc_id),
-        ));
+        for (id, _) in doc_ids.iter().zip(&removed).filter(|(_, &n)| n > 0) {
+            writer.delete_term(Term::from_field_text(
+                self.fields.doc_key,
+                &doc_key(collection, id),
+            ));
+        }
         self.commit(writer)?;
         Ok(removed)
     }

@@ -81,11 +81,9 @@ impl KeyStore {
             };
         }
         let key = authorization
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Missing)?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
@@ -135,6 +133,17 @@ mod tests {
         );
         assert_eq!(
             store.authenticate(Some("key-a"), Some(remote)),
+            Err(AuthError::Missing)
+        );
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                store.authenticate(Some(&format!("{scheme} key-a")), Some(remote)),
+                Ok(Tenant("a".into())),
+                "{scheme}"
+            );
+        }
+        assert_eq!(
+            store.authenticate(Some("Basic key-a"), Some(remote)),
             Err(AuthError::Missing)
         );
         let open = KeyStore::default();

@@ -14,6 +14,7 @@
 //! workers = 1              # requests the engine runs at once
 //! max_message_bytes = 8388608
 //! grace_period_seconds = 30
+//! stall_timeout_seconds = 10   # a stream whose client reads nothing this long is cancelled
 //!
 //! [[auth.keys]]
 //! tenant = "acme"
@@ -78,6 +79,9 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub grace_period_seconds: u64,
+    /// How long a stream waits for a client that reads nothing (its buffer full) before
+    /// the call is cancelled and its engine work stops.
+    pub stall_timeout_seconds: u64,
 }
 
 impl Default for Limits {
@@ -87,6 +91,7 @@ impl Default for Limits {
             workers: 1,
             max_message_bytes: 8 * 1024 * 1024,
             grace_period_seconds: 30,
+            stall_timeout_seconds: crate::limits::DEFAULT_STALL_TIMEOUT.as_secs(),
         }
     }
 }
@@ -227,6 +232,9 @@ impl ServerConfig {
         if let Some(v) = var("SOFER_GRACE_PERIOD_SECONDS") {
             self.limits.grace_period_seconds = parse("SOFER_GRACE_PERIOD_SECONDS", &v)?;
         }
+        if let Some(v) = var("SOFER_STALL_TIMEOUT_SECONDS") {
+            self.limits.stall_timeout_seconds = parse("SOFER_STALL_TIMEOUT_SECONDS", &v)?;
+        }
         Ok(())
     }
 
@@ -244,6 +252,10 @@ impl ServerConfig {
         if self.limits.max_message_bytes < 1024 {
             return bad("limits.max_message_bytes", "must be at least 1024");
         }
+        if self.limits.stall_timeout_seconds == 0 {
+            return bad("limits.stall_timeout_seconds", "must be at least 1");
+        }
+        let mut hashes: std::collections::HashMap<String, usize> = Default::default();
         for (i, key) in self.auth.keys.iter().enumerate() {
             if !super::auth::valid_tenant(&key.tenant) {
                 return bad(
@@ -255,6 +267,16 @@ impl ServerConfig {
                 return bad(
                     &format!("auth.keys[{i}].sha256"),
                     "must be 64 hex digits (the SHA-256 of the key)",
+                );
+            }
+            if let Some(j) = hashes.insert(key.sha256.to_ascii_lowercase(), i) {
+                let (first, this) = (&self.auth.keys[j].tenant, &key.tenant);
+                return bad(
+                    &format!("auth.keys[{i}].sha256"),
+                    &format!(
+                        "is the same key as auth.keys[{j}] (tenants `{first}` and `{this}`): \
+                         one key can act for one tenant only"
+                    ),
                 );
             }
         }
@@ -292,5 +314,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sofer.toml"), "{err}");
+    }
+
+    #[test]
+    fn one_key_for_two_tenants_is_refused_naming_both() {
+        let key = |tenant: &str, sha256: String| ApiKey {
+            tenant: tenant.into(),
+            sha256,
+        };
+        let mut config = ServerConfig::default();
+        config.auth.keys = vec![
+            key("acme", "ab".repeat(32)),
+            key("other", "cd".repeat(32)),
+            key("globex", "AB".repeat(32)),
+        ];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with("auth.keys[2].sha256"), "{err}");
+        assert!(
+            err.contains("auth.keys[0]") && err.contains("`acme`") && err.contains("`globex`"),
+            "{err}"
+        );
     }
 }

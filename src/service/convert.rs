@@ -10,10 +10,7 @@ use crate::tasks::{
 };
 use crate::text;
 
-/// Most glossary entries a request may carry.
-pub const MAX_GLOSSARY: usize = 500;
-/// Most labels a request may carry.
-pub const MAX_LABELS: usize = 64;
+use crate::limits::{MAX_GLOSSARY_ENTRIES, MAX_LABELS};
 
 /// A language field: unspecified is `None`; an unknown value names the field.
 pub fn language(field: &str, value: i32) -> ApiResult<Option<&'static str>> {
@@ -96,10 +93,13 @@ pub fn summarize_request(req: pb::SummarizeRequest) -> ApiResult<SummarizeReques
 
 /// The translate request of `req`.
 pub fn translate_request(req: pb::TranslateRequest) -> ApiResult<TranslateRequest> {
-    if req.glossary.len() > MAX_GLOSSARY {
+    if req.glossary.len() > MAX_GLOSSARY_ENTRIES {
         return Err(bad_request(
             "glossary",
-            format!("at most {MAX_GLOSSARY} entries, got {}", req.glossary.len()),
+            format!(
+                "at most {MAX_GLOSSARY_ENTRIES} entries, got {}",
+                req.glossary.len()
+            ),
         ));
     }
     Ok(TranslateRequest {
@@ -227,10 +227,11 @@ pub fn classify_response(c: Classification) -> pb::ClassifyResponse {
 
 /// The document of an ingest message (`field` prefixes its fields in errors).
 pub fn document(doc: pb::Document, field: &str) -> ApiResult<Document> {
-    if doc.id.is_empty() || doc.id.len() > 256 {
+    let max = crate::limits::MAX_ID_BYTES;
+    if doc.id.is_empty() || doc.id.len() > max {
         return Err(bad_request(
             &format!("{field}.id"),
-            "must be 1 to 256 bytes",
+            format!("must be 1 to {max} bytes"),
         ));
     }
     let language = match language(&format!("{field}.language"), doc.language)? {

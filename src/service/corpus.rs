@@ -1,26 +1,23 @@
 //! CorpusService: every operation is on the calling tenant's collections only.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
+use super::observed::Observed;
+use super::offload::blocking;
 use super::pb;
 use super::pb::corpus_service_server::CorpusService;
 use super::request::{check_collection, scoped, unscoped, CallInfo};
 use super::server::Shared;
-use super::status::{bad_request, from_retrieval, internal, ApiResult};
+use super::status::{bad_request, from_retrieval, ApiResult};
 use crate::retrieval::{Document, RetrievalIndex, SearchQuery};
 use crate::text;
 
-/// Most documents one IngestDocuments call may carry.
-pub const MAX_INGEST_DOCUMENTS: usize = 10_000;
-/// Most ids one DeleteDocuments call may carry.
-pub const MAX_DELETE_IDS: usize = 1000;
-/// Most hits one Search may ask for.
-pub const MAX_SEARCH_K: u32 = 100;
+use crate::limits::{MAX_DELETE_IDS, MAX_ID_BYTES, MAX_INGEST_DOCUMENTS, MAX_SEARCH_K};
 
 /// The CorpusService implementation.
 pub struct Corpus {
@@ -48,13 +45,29 @@ impl Corpus {
     }
 }
 
-/// Runs blocking index work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| internal("the index call", &e))?
+/// A flag that is set when its owner is dropped; [`DropFlag::watch`] reads it elsewhere.
+#[derive(Default)]
+struct DropFlag(Arc<AtomicBool>);
+
+impl DropFlag {
+    fn watch(&self) -> Watch {
+        Watch(self.0.clone())
+    }
+}
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Reads a [`DropFlag`].
+struct Watch(Arc<AtomicBool>);
+
+impl Watch {
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 fn index_of(runtime: &crate::tasks::TaskRuntime) -> ApiResult<&RetrievalIndex> {
@@ -70,7 +83,7 @@ impl CorpusService for Corpus {
         request: Request<Streaming<pb::IngestDocumentsRequest>>,
     ) -> ApiResult<Response<pb::IngestDocumentsResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "IngestDocuments", &call);
         let result = async {
             let runtime = self.writable_index()?;
             let mut stream = request.into_inner();
@@ -98,22 +111,32 @@ impl CorpusService for Corpus {
             if n == 0 {
                 return Err(bad_request("document", "the stream carried no documents"));
             }
+            // Set when tonic drops this call (the client cancelled or reset it): the
+            // commit, which runs on without us, is then rolled back instead.
+            let gone = DropFlag::default();
+            let (still_here, deadline_call) = (gone.watch(), call.clone());
             let report = blocking(move || {
-                let index = index_of(&runtime)?;
-                let mut total = pb::IngestDocumentsResponse::default();
-                for (collection, docs) in by_collection {
-                    let report = index.ingest(&collection, &docs).map_err(from_retrieval)?;
-                    total.documents += report.documents as u32;
-                    total.passages += report.passages as u32;
-                }
-                Ok(total)
+                let batches: Vec<(&str, &[Document])> = by_collection
+                    .iter()
+                    .map(|(c, docs)| (c.as_str(), docs.as_slice()))
+                    .collect();
+                let wanted = || !still_here.is_set() && !deadline_call.expired();
+                index_of(&runtime)?
+                    .ingest_all(&batches, &wanted)
+                    .map_err(from_retrieval)?
+                    .ok_or_else(|| {
+                        Status::cancelled("the call ended before its documents were committed")
+                    })
             })
             .await?;
-            Ok(Response::new(report))
+            drop(gone);
+            Ok(Response::new(pb::IngestDocumentsResponse {
+                documents: report.documents as u32,
+                passages: report.passages as u32,
+            }))
         }
         .await;
-        self.shared
-            .observe("IngestDocuments", &call, started, &result);
+        observed.finish(&result, None);
         result
     }
 
@@ -122,7 +145,7 @@ impl CorpusService for Corpus {
         request: Request<pb::DeleteDocumentsRequest>,
     ) -> ApiResult<Response<pb::DeleteDocumentsResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "DeleteDocuments", &call);
         let result = async {
             let req = request.into_inner();
             check_collection("collection", &req.collection)?;
@@ -135,20 +158,26 @@ impl CorpusService for Corpus {
             if let Some(i) = req
                 .ids
                 .iter()
-                .position(|id| id.is_empty() || id.len() > 256)
+                .position(|id| id.is_empty() || id.len() > MAX_ID_BYTES)
             {
-                return Err(bad_request(&format!("ids[{i}]"), "must be 1 to 256 bytes"));
+                return Err(bad_request(
+                    &format!("ids[{i}]"),
+                    format!("must be 1 to {MAX_ID_BYTES} bytes"),
+                ));
             }
             let runtime = self.writable_index()?;
             let collection = scoped(&call.tenant, &req.collection);
             let response = blocking(move || {
-                let index = index_of(&runtime)?;
+                let ids: Vec<&str> = req.ids.iter().map(String::as_str).collect();
+                let removed = index_of(&runtime)?
+                    .delete_all(&collection, &ids)
+                    .map_err(from_retrieval)?;
                 let mut out = pb::DeleteDocumentsResponse::default();
-                for id in req.ids {
-                    if index.delete(&collection, &id).map_err(from_retrieval)? > 0 {
+                for (id, passages) in req.ids.iter().zip(removed) {
+                    if passages > 0 {
                         out.deleted += 1;
                     } else {
-                        out.not_found.push(id);
+                        out.not_found.push(id.clone());
                     }
                 }
                 Ok(out)
@@ -157,8 +186,7 @@ impl CorpusService for Corpus {
             Ok(Response::new(response))
         }
         .await;
-        self.shared
-            .observe("DeleteDocuments", &call, started, &result);
+        observed.finish(&result, None);
         result
     }
 
@@ -167,7 +195,7 @@ impl CorpusService for Corpus {
         request: Request<pb::SearchRequest>,
     ) -> ApiResult<Response<pb::SearchResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "Search", &call);
         let result = async {
             let req = request.into_inner();
             if req.query.trim().is_empty() {
@@ -193,7 +221,7 @@ impl CorpusService for Corpus {
             }))
         }
         .await;
-        self.shared.observe("Search", &call, started, &result);
+        observed.finish(&result, None);
         result
     }
 
@@ -202,7 +230,7 @@ impl CorpusService for Corpus {
         request: Request<pb::ListCollectionsRequest>,
     ) -> ApiResult<Response<pb::ListCollectionsResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "ListCollections", &call);
         let result = async {
             let runtime = self.index()?;
             let stats =
@@ -221,8 +249,7 @@ impl CorpusService for Corpus {
             Ok(Response::new(pb::ListCollectionsResponse { collections }))
         }
         .await;
-        self.shared
-            .observe("ListCollections", &call, started, &result);
+        observed.finish(&result, None);
         result
     }
 }

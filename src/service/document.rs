@@ -1,14 +1,19 @@
 //! DocumentService: each call is validated, queued for the engine, and run on a worker;
 //! the worker stops within a token when the caller goes away or its deadline passes.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
-use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::observed::Observed;
+use super::offload::blocking;
 use super::pb;
 use super::pb::document_service_server::DocumentService;
 use super::request::{CallInfo, TenantRetriever};
@@ -17,12 +22,13 @@ use super::status::{from_task, ApiResult};
 use crate::retrieval::Retriever;
 use crate::tasks::{self, Event, TaskContext, TaskError, TaskRuntime};
 
-/// Messages a stream may buffer before the worker waits for the client.
-const STREAM_BUFFER: usize = 32;
+use crate::limits::STREAM_BUFFER;
 
 /// The DocumentService implementation.
 pub struct Documents {
     pub(super) shared: Arc<Shared>,
+    /// How long a stream waits for a client that does not read.
+    pub(super) stall_timeout: Duration,
 }
 
 /// A task to run with a context and an event sink.
@@ -92,69 +98,163 @@ impl Documents {
     }
 
     /// Queues `work`, streaming its text and progress as `M`s and finally its result.
-    /// The call is logged and counted when its stream ends.
+    /// The call is logged and counted when its stream ends. A client that reads nothing
+    /// for the stall timeout while the buffer is full is cancelled: the engine never
+    /// waits on a client for longer.
     fn stream<T, M>(
         &self,
-        method: &'static str,
+        observed: Observed,
         call: CallInfo,
         work: TaskFn<T>,
         usage_of: fn(&T) -> &tasks::Usage,
         message: fn(StreamPart<T>) -> M,
-    ) -> ApiResult<ReceiverStream<ApiResult<M>>>
+    ) -> ApiResult<Messages<M>>
     where
         T: Send + 'static,
         M: Send + 'static,
     {
         let ready = self.shared.ready()?;
         let shared = self.shared.clone();
-        let started = Instant::now();
+        let stall = self.stall_timeout;
         let (tx, rx) = mpsc::channel::<ApiResult<M>>(STREAM_BUFFER);
-        ready
-            .queue
-            .try_submit(Box::new(move |runtime| {
-                if tx.is_closed() {
-                    return;
+        let tail = Arc::new(Mutex::new(None));
+        let job_tail = tail.clone();
+        let slot = Arc::new(Mutex::new(Some(observed)));
+        let job_slot = slot.clone();
+        let submitted = ready.queue.try_submit(Box::new(move |runtime| {
+            let observed = job_slot.lock().ok().and_then(|mut o| o.take());
+            let finish = |result: &ApiResult<()>, usage: Option<&pb::Usage>| {
+                if let Some(observed) = observed {
+                    observed.finish(result, usage);
                 }
-                if call.expired() {
-                    let _ = tx.blocking_send(Err(Status::deadline_exceeded(
-                        "the deadline passed while the request waited for the engine",
-                    )));
-                    return;
-                }
-                let result = {
-                    let _entered = call.span.enter();
-                    let mut sink = |event: Event<'_>| {
-                        if tx.is_closed() || call.expired() {
-                            return false;
-                        }
-                        let part = match event {
-                            Event::Text(text) => StreamPart::Text(text.to_string()),
-                            Event::Step { name, done, total } => {
-                                StreamPart::Progress(pb::Progress {
-                                    step: name.into(),
-                                    done: done as u32,
-                                    total: total as u32,
-                                })
-                            }
-                            Event::Token => return true,
-                        };
-                        tx.blocking_send(Ok(message(part))).is_ok()
+            };
+            if tx.is_closed() {
+                return finish(&Err(Status::cancelled("the client went away")), None);
+            }
+            if call.expired() {
+                let late = Status::deadline_exceeded(
+                    "the deadline passed while the request waited for the engine",
+                );
+                set_tail(&job_tail, late.clone());
+                return finish(&Err(late), None);
+            }
+            let mut stalled = false;
+            let result = {
+                let _entered = call.span.enter();
+                let mut sink = |event: Event<'_>| {
+                    if tx.is_closed() || call.expired() {
+                        return false;
+                    }
+                    let part = match event {
+                        Event::Text(text) => StreamPart::Text(text.to_string()),
+                        Event::Step { name, done, total } => StreamPart::Progress(pb::Progress {
+                            step: name.into(),
+                            done: done as u32,
+                            total: total as u32,
+                        }),
+                        Event::Token | Event::Prompt { .. } => return true,
                     };
-                    with_context(runtime, &call, work, &mut sink)
+                    send_within(&tx, Ok(message(part)), &call, stall, &mut stalled)
                 };
-                let usage = result
-                    .as_ref()
-                    .ok()
-                    .map(|done| convert::usage(usage_of(done)));
-                let last = result
+                with_context(runtime, &call, work, &mut sink)
+            };
+            let usage = result
+                .as_ref()
+                .ok()
+                .map(|done| convert::usage(usage_of(done)));
+            let last = if stalled {
+                let _entered = call.span.enter();
+                tracing::warn!(
+                    stall_seconds = stall.as_secs_f64(),
+                    "the client read nothing for the stall timeout; its stream is cancelled"
+                );
+                shared.stalled_stream();
+                Err(Status::cancelled(format!(
+                    "the client read nothing for {} s; the stream was cancelled",
+                    stall.as_secs_f64()
+                )))
+            } else {
+                result
                     .map(|done| message(StreamPart::Done(done)))
-                    .map_err(|e| task_status(e, &call));
-                let outcome = last.as_ref().map(|_| ()).map_err(Clone::clone);
-                let _ = tx.blocking_send(last);
-                shared.observe_task(method, &call, started, &outcome, usage.as_ref());
-            }))
-            .map_err(|full| Status::resource_exhausted(full.to_string()))?;
-        Ok(ReceiverStream::new(rx))
+                    .map_err(|e| task_status(e, &call))
+            };
+            let outcome = last.as_ref().map(|_| ()).map_err(Clone::clone);
+            match last {
+                Err(status) => set_tail(&job_tail, status),
+                Ok(done) => {
+                    send_within(&tx, Ok(done), &call, stall, &mut stalled);
+                }
+            }
+            finish(&outcome, usage.as_ref());
+        }));
+        if let Err(full) = submitted {
+            let refused = Status::resource_exhausted(full.to_string());
+            if let Some(observed) = slot.lock().ok().and_then(|mut o| o.take()) {
+                observed.finish::<()>(&Err(refused.clone()), None);
+            }
+            return Err(refused);
+        }
+        Ok(Messages { rx, tail })
+    }
+}
+
+/// A stream's messages, then the error status the worker left in `tail` (it cannot wait
+/// for room in the buffer of a client that stopped reading).
+pub struct Messages<M> {
+    rx: mpsc::Receiver<ApiResult<M>>,
+    tail: Arc<Mutex<Option<Status>>>,
+}
+
+impl<M> Stream for Messages<M> {
+    type Item = ApiResult<M>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match this.rx.poll_recv(cx) {
+            Poll::Ready(None) => {
+                Poll::Ready(this.tail.lock().ok().and_then(|mut t| t.take()).map(Err))
+            }
+            other => other,
+        }
+    }
+}
+
+fn set_tail(tail: &Mutex<Option<Status>>, status: Status) {
+    if let Ok(mut tail) = tail.lock() {
+        *tail = Some(status);
+    }
+}
+
+/// Sends `item` on `tx`, waiting while the buffer is full for at most `stall` (setting
+/// `stalled` when that passes). `false` when the item was not sent: the client went away,
+/// the deadline passed or the client stalled.
+fn send_within<M>(
+    tx: &mpsc::Sender<M>,
+    item: M,
+    call: &CallInfo,
+    stall: Duration,
+    stalled: &mut bool,
+) -> bool {
+    let give_up = Instant::now() + stall;
+    let mut pause = Duration::from_millis(1);
+    let mut item = item;
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if call.expired() {
+                    return false;
+                }
+                if Instant::now() >= give_up {
+                    *stalled = true;
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
     }
 }
 
@@ -217,6 +317,15 @@ fn translate_work(req: pb::TranslateRequest) -> ApiResult<TaskFn<tasks::Translat
     }))
 }
 
+fn classify_work(req: pb::ClassifyRequest) -> ApiResult<TaskFn<tasks::Classification>> {
+    let valid = convert::classify_request(req)?
+        .validate()
+        .map_err(from_task)?;
+    Ok(Box::new(move |ctx, sink| {
+        tasks::classify(ctx, &valid, sink)
+    }))
+}
+
 #[tonic::async_trait]
 impl DocumentService for Documents {
     async fn summarize(
@@ -224,43 +333,37 @@ impl DocumentService for Documents {
         request: Request<pb::SummarizeRequest>,
     ) -> ApiResult<Response<pb::SummarizeResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "Summarize", &call);
         let result = async {
-            let work = summarize_work(request.into_inner())?;
+            let req = request.into_inner();
+            let work = blocking(move || summarize_work(req)).await?;
             let summary = self.unary(call.clone(), work).await?;
             Ok(Response::new(convert::summarize_response(summary)))
         }
         .await;
         let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage);
-        self.shared
-            .observe_task("Summarize", &call, started, &result, usage.as_ref());
+        observed.finish(&result, usage.as_ref());
         result
     }
 
-    type StreamSummarizeStream = ReceiverStream<ApiResult<pb::StreamSummarizeResponse>>;
+    type StreamSummarizeStream = Messages<pb::StreamSummarizeResponse>;
 
     async fn stream_summarize(
         &self,
         request: Request<pb::SummarizeRequest>,
     ) -> ApiResult<Response<Self::StreamSummarizeStream>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
-        let result = summarize_work(request.into_inner())
-            .and_then(|work| {
-                self.stream(
-                    "StreamSummarize",
-                    call.clone(),
-                    work,
-                    |s| &s.usage,
-                    summarize_message,
-                )
-            })
-            .map(Response::new);
-        if result.is_err() {
-            self.shared
-                .observe("StreamSummarize", &call, started, &result);
+        let observed = Observed::start(&self.shared, "StreamSummarize", &call);
+        let req = request.into_inner();
+        match blocking(move || summarize_work(req)).await {
+            Ok(work) => self
+                .stream(observed, call, work, |s| &s.usage, summarize_message)
+                .map(Response::new),
+            Err(refused) => {
+                observed.finish::<()>(&Err(refused.clone()), None);
+                Err(refused)
+            }
         }
-        result
     }
 
     async fn translate(
@@ -268,43 +371,37 @@ impl DocumentService for Documents {
         request: Request<pb::TranslateRequest>,
     ) -> ApiResult<Response<pb::TranslateResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "Translate", &call);
         let result = async {
-            let work = translate_work(request.into_inner())?;
+            let req = request.into_inner();
+            let work = blocking(move || translate_work(req)).await?;
             let translation = self.unary(call.clone(), work).await?;
             Ok(Response::new(convert::translate_response(translation)))
         }
         .await;
         let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage);
-        self.shared
-            .observe_task("Translate", &call, started, &result, usage.as_ref());
+        observed.finish(&result, usage.as_ref());
         result
     }
 
-    type StreamTranslateStream = ReceiverStream<ApiResult<pb::StreamTranslateResponse>>;
+    type StreamTranslateStream = Messages<pb::StreamTranslateResponse>;
 
     async fn stream_translate(
         &self,
         request: Request<pb::TranslateRequest>,
     ) -> ApiResult<Response<Self::StreamTranslateStream>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
-        let result = translate_work(request.into_inner())
-            .and_then(|work| {
-                self.stream(
-                    "StreamTranslate",
-                    call.clone(),
-                    work,
-                    |t| &t.usage,
-                    translate_message,
-                )
-            })
-            .map(Response::new);
-        if result.is_err() {
-            self.shared
-                .observe("StreamTranslate", &call, started, &result);
+        let observed = Observed::start(&self.shared, "StreamTranslate", &call);
+        let req = request.into_inner();
+        match blocking(move || translate_work(req)).await {
+            Ok(work) => self
+                .stream(observed, call, work, |t| &t.usage, translate_message)
+                .map(Response::new),
+            Err(refused) => {
+                observed.finish::<()>(&Err(refused.clone()), None);
+                Err(refused)
+            }
         }
-        result
     }
 
     async fn classify(
@@ -312,20 +409,16 @@ impl DocumentService for Documents {
         request: Request<pb::ClassifyRequest>,
     ) -> ApiResult<Response<pb::ClassifyResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "Classify", &call);
         let result = async {
-            let valid = convert::classify_request(request.into_inner())?
-                .validate()
-                .map_err(from_task)?;
-            let work: TaskFn<tasks::Classification> =
-                Box::new(move |ctx, sink| tasks::classify(ctx, &valid, sink));
+            let req = request.into_inner();
+            let work = blocking(move || classify_work(req)).await?;
             let classification = self.unary(call.clone(), work).await?;
             Ok(Response::new(convert::classify_response(classification)))
         }
         .await;
         let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage);
-        self.shared
-            .observe_task("Classify", &call, started, &result, usage.as_ref());
+        observed.finish(&result, usage.as_ref());
         result
     }
 }

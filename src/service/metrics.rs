@@ -44,6 +44,7 @@ pub struct Metrics {
     requests: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     queue_depth: Gauge,
+    stalled_streams: Counter,
     prefills: Counter,
     prompt_tokens: Counter,
     generated_tokens: Counter,
@@ -81,6 +82,12 @@ impl Default for Metrics {
             "requests waiting for the engine",
             queue_depth.clone(),
         );
+        let stalled_streams = Counter::default();
+        registry.register(
+            "stalled_streams",
+            "streams cancelled because their client read nothing for the stall timeout",
+            stalled_streams.clone(),
+        );
         let prefills = Counter::default();
         registry.register("engine_prefills", "prompt prefills", prefills.clone());
         let prompt_tokens = Counter::default();
@@ -106,6 +113,7 @@ impl Default for Metrics {
             requests,
             latency,
             queue_depth,
+            stalled_streams,
             prefills,
             prompt_tokens,
             generated_tokens,
@@ -129,6 +137,11 @@ impl Metrics {
                 method: method.into(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts a stream cancelled because its client stopped reading.
+    pub fn stalled_stream(&self) {
+        self.stalled_streams.inc();
     }
 
     /// The text exposition, with engine numbers brought up to date.

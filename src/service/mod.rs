@@ -12,6 +12,8 @@ mod corpus;
 mod document;
 mod metrics;
 mod model;
+mod observed;
+mod offload;
 mod queue;
 mod request;
 mod server;

@@ -1,19 +1,24 @@
 //! ModelService: what the loaded model is, and its tokenizer.
 
 use std::sync::Arc;
-use std::time::Instant;
 
+use tokio::sync::Semaphore;
 use tonic::{Request, Response};
 
+use super::observed::Observed;
+use super::offload::bounded;
 use super::pb;
 use super::pb::model_service_server::ModelService;
 use super::request::CallInfo;
 use super::server::Shared;
 use super::status::{bad_request, ApiResult};
+use crate::limits::MAX_TEXT_BYTES;
 
 /// The ModelService implementation.
 pub struct Model {
     pub(super) shared: Arc<Shared>,
+    /// Tokenize calls computed at once.
+    pub(super) tokenize_permits: Semaphore,
 }
 
 #[tonic::async_trait]
@@ -23,7 +28,7 @@ impl ModelService for Model {
         request: Request<pb::GetModelInfoRequest>,
     ) -> ApiResult<Response<pb::GetModelInfoResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
+        let observed = Observed::start(&self.shared, "GetModelInfo", &call);
         let result = self.shared.ready().map(|ready| {
             let engine = ready.runtime.engine();
             let info = engine.info();
@@ -60,7 +65,7 @@ impl ModelService for Model {
                 generated_tokens: counters.generated_tokens,
             })
         });
-        self.shared.observe("GetModelInfo", &call, started, &result);
+        observed.finish(&result, None);
         result
     }
 
@@ -69,31 +74,49 @@ impl ModelService for Model {
         request: Request<pb::TokenizeRequest>,
     ) -> ApiResult<Response<pb::TokenizeResponse>> {
         let call = CallInfo::of(&request)?;
-        let started = Instant::now();
-        let result = self.shared.ready().and_then(|ready| {
+        let observed = Observed::start(&self.shared, "Tokenize", &call);
+        let result = async {
+            let runtime = self.shared.ready()?.runtime.clone();
             let req = request.into_inner();
-            let tokenizer = ready.runtime.engine().tokenizer();
-            let ids = tokenizer
-                .encode(&req.text, req.add_bos)
-                .map_err(|e| bad_request("text", e.to_string()))?;
-            let words = req.text.split_whitespace().count() as u32;
-            let tokens = ids
-                .iter()
-                .map(|&id| tokenizer.id_to_piece(id).unwrap_or_default().to_string())
-                .collect();
-            let per_word = if words == 0 {
-                0.0
-            } else {
-                ids.len() as f64 / f64::from(words)
-            };
-            Ok(Response::new(pb::TokenizeResponse {
-                ids,
-                tokens,
-                words,
-                tokens_per_word: per_word,
-            }))
-        });
-        self.shared.observe("Tokenize", &call, started, &result);
+            if req.text.len() > MAX_TEXT_BYTES {
+                return Err(bad_request(
+                    "text",
+                    format!(
+                        "is {} bytes, more than the limit of {MAX_TEXT_BYTES}",
+                        req.text.len()
+                    ),
+                ));
+            }
+            bounded(&self.tokenize_permits, move || tokenize(&runtime, &req)).await
+        }
+        .await;
+        observed.finish(&result, None);
         result
     }
+}
+
+fn tokenize(
+    runtime: &crate::tasks::TaskRuntime,
+    req: &pb::TokenizeRequest,
+) -> ApiResult<Response<pb::TokenizeResponse>> {
+    let tokenizer = runtime.engine().tokenizer();
+    let ids = tokenizer
+        .encode(&req.text, req.add_bos)
+        .map_err(|e| bad_request("text", e.to_string()))?;
+    let words = req.text.split_whitespace().count() as u32;
+    let tokens = ids
+        .iter()
+        .map(|&id| tokenizer.id_to_piece(id).unwrap_or_default().to_string())
+        .collect();
+    let per_word = if words == 0 {
+        0.0
+    } else {
+        ids.len() as f64 / f64::from(words)
+    };
+    Ok(Response::new(pb::TokenizeResponse {
+        ids,
+        tokens,
+        words,
+        tokens_per_word: per_word,
+    }))
 }

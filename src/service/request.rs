@@ -83,7 +83,7 @@ fn deadline(metadata: &MetadataMap) -> Option<Instant> {
 
 /// Whether `name` can be a collection: 1 to 128 ASCII letters, digits, `-`, `_`, `.`.
 pub fn valid_collection(name: &str) -> bool {
-    (1..=128).contains(&name.len())
+    crate::limits::COLLECTION_CHARS.contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))

@@ -76,17 +76,6 @@ impl Shared {
             .ok_or_else(|| Status::unavailable("the model is still loading; retry shortly"))
     }
 
-    /// Logs and counts a finished call.
-    pub fn observe<R>(
-        &self,
-        method: &str,
-        call: &CallInfo,
-        started: Instant,
-        result: &ApiResult<R>,
-    ) {
-        self.observe_task(method, call, started, result, None);
-    }
-
     /// Logs and counts a finished task call with what it cost.
     pub fn observe_task<R>(
         &self,
@@ -109,6 +98,11 @@ impl Shared {
             ms = took.as_secs_f64() * 1000.0,
             "call"
         );
+    }
+
+    /// Counts a stream cancelled because its client stopped reading.
+    pub fn stalled_stream(&self) {
+        self.metrics.stalled_stream();
     }
 
     fn render_metrics(&self) -> String {
@@ -186,6 +180,7 @@ pub async fn serve(
     let max = config.limits.max_message_bytes;
     let documents = DocumentServiceServer::new(Documents {
         shared: shared.clone(),
+        stall_timeout: Duration::from_secs(config.limits.stall_timeout_seconds),
     })
     .max_decoding_message_size(max);
     let corpus = CorpusServiceServer::new(Corpus {
@@ -194,6 +189,7 @@ pub async fn serve(
     .max_decoding_message_size(max);
     let model = ModelServiceServer::new(Model {
         shared: shared.clone(),
+        tokenize_permits: tokio::sync::Semaphore::new(crate::limits::TOKENIZE_CONCURRENCY),
     })
     .max_decoding_message_size(max);
 

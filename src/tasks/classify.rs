@@ -16,10 +16,8 @@ use crate::prompt::{Language, PromptKind};
 use crate::retrieval::SearchQuery;
 use crate::text::{chunk, detect_language, ChunkOptions};
 
-/// Most labels one request may give.
-pub const MAX_LABELS: usize = 64;
-/// Longest label name, in characters.
-pub const MAX_LABEL_CHARS: usize = 200;
+use crate::limits::MAX_LABEL_DESCRIPTION_CHARS;
+pub use crate::limits::{MAX_LABELS, MAX_LABEL_CHARS};
 /// Votes when the request names none.
 pub const DEFAULT_VOTES: usize = 5;
 /// Temperature of the votes when the request names none (a single vote is greedy).
@@ -112,6 +110,15 @@ impl ClassifyRequest {
                 .description
                 .map(|d| d.trim().to_string())
                 .filter(|d| !d.is_empty());
+            if description
+                .as_ref()
+                .is_some_and(|d| d.chars().count() > MAX_LABEL_DESCRIPTION_CHARS)
+            {
+                return Err(TaskError::invalid(
+                    format!("labels[{i}].description"),
+                    format!("is longer than {MAX_LABEL_DESCRIPTION_CHARS} characters"),
+                ));
+            }
             labels.push(LabelSpec { name, description });
         }
         let votes = validate::in_range("votes", self.votes.unwrap_or(DEFAULT_VOTES), &SAMPLES)?;

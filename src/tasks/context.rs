@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::error::{Result, TaskError};
-use crate::engine::generate::Delta;
+use crate::engine::generate::Step;
 use crate::engine::tokenizer::Tokenizer;
 use crate::engine::{Completion, GenerationParams, Generator};
 use crate::prompt::{ChatFormat, EncodeOptions, Language, PromptKind, PromptSet};
@@ -30,6 +30,14 @@ pub enum Event<'a> {
     /// A token was generated that is not streamed (a map step, a vote); lets the caller
     /// cancel within one token.
     Token,
+    /// Part of a prompt was processed (`done` of `total` tokens); lets the caller cancel
+    /// a long prompt within a fraction of a chunk.
+    Prompt {
+        /// Prompt tokens processed.
+        done: usize,
+        /// The prompt's tokens.
+        total: usize,
+    },
 }
 
 /// Receives a task's events; returning `false` cancels the task.
@@ -124,14 +132,13 @@ impl TaskContext<'_> {
         output: &mut Output<'_>,
         usage: &mut Usage,
     ) -> Result<Vec<Completion>> {
-        let mut sink = |delta: Delta<'_>| {
-            if !stream {
-                output(Event::Token)
-            } else if delta.sample == 0 && !delta.text.is_empty() {
+        let mut sink = |step: Step<'_>| match step {
+            Step::Prompt { done, total } => output(Event::Prompt { done, total }),
+            Step::Token(_) if !stream => output(Event::Token),
+            Step::Token(delta) if delta.sample == 0 && !delta.text.is_empty() => {
                 output(Event::Text(delta.text))
-            } else {
-                true
             }
+            Step::Token(_) => true,
         };
         let completions = self.generator.generate_n(prompt, params, n, &mut sink)?;
         usage.prefills += 1;

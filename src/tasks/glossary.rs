@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Result, TaskError};
 
-/// Most entries one glossary may hold.
-pub const MAX_ENTRIES: usize = 1000;
+use std::collections::HashMap;
+
+pub use crate::limits::MAX_GLOSSARY_ENTRIES as MAX_ENTRIES;
+use crate::limits::MAX_GLOSSARY_TERM_CHARS;
 
 /// One term pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +30,8 @@ pub struct GlossaryViolation {
     pub segment: usize,
 }
 
-/// Checks and trims entries: both terms non-empty, no source term twice (ignoring case).
+/// Checks and trims entries: both terms non-empty and at most [`MAX_GLOSSARY_TERM_CHARS`],
+/// no source term twice (ignoring case). Linear in the glossary's size.
 pub fn validate(entries: Vec<GlossaryEntry>) -> Result<Vec<GlossaryEntry>> {
     if entries.len() > MAX_ENTRIES {
         return Err(TaskError::invalid(
@@ -37,7 +40,16 @@ pub fn validate(entries: Vec<GlossaryEntry>) -> Result<Vec<GlossaryEntry>> {
         ));
     }
     let mut out: Vec<GlossaryEntry> = Vec::with_capacity(entries.len());
+    let mut first: HashMap<String, usize> = HashMap::with_capacity(entries.len());
     for (i, e) in entries.into_iter().enumerate() {
+        for (side, term) in [("source", &e.source), ("target", &e.target)] {
+            if term.chars().count() > MAX_GLOSSARY_TERM_CHARS {
+                return Err(TaskError::invalid(
+                    format!("glossary[{i}].{side}"),
+                    format!("is longer than {MAX_GLOSSARY_TERM_CHARS} characters"),
+                ));
+            }
+        }
         let source = e.source.trim().to_string();
         let target = e.target.trim().to_string();
         if source.is_empty() {
@@ -52,15 +64,13 @@ pub fn validate(entries: Vec<GlossaryEntry>) -> Result<Vec<GlossaryEntry>> {
                 "is empty",
             ));
         }
-        if let Some(j) = out
-            .iter()
-            .position(|o| o.source.to_lowercase() == source.to_lowercase())
-        {
+        if let Some(&j) = first.get(&source.to_lowercase()) {
             return Err(TaskError::invalid(
                 format!("glossary[{i}].source"),
                 format!("`{source}` duplicates glossary[{j}]"),
             ));
         }
+        first.insert(source.to_lowercase(), i);
         out.push(GlossaryEntry { source, target });
     }
     Ok(out)

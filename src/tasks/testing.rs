@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file::Value;
 
-use crate::engine::generate::{Delta, Sink};
+use crate::engine::generate::{Delta, Sink, Step};
 use crate::engine::gguf::GgufFile;
 use crate::engine::synth::{synthesize, SynthQuant, SynthSpec};
 use crate::engine::tokenizer::Tokenizer;
@@ -62,11 +62,11 @@ impl<F: Fn(usize, usize, &str) -> String> Generator for Scripted<F> {
             let text = (self.script)(call, sample, &prompt_text);
             let ids = self.tokenizer.encode(&text, false)?;
             let ids: Vec<u32> = ids.into_iter().take(params.max_tokens).collect();
-            if !sink(Delta {
+            if !sink(Step::Token(Delta {
                 sample,
                 token: ids.first().copied().unwrap_or(0),
                 text: &text,
-            }) {
+            })) {
                 return Err(EngineError::Cancelled);
             }
             out.push(Completion {

@@ -4,16 +4,8 @@ use std::ops::RangeInclusive;
 
 use super::error::{Result, TaskError};
 use crate::engine::sampler::SamplingParams;
+pub use crate::limits::{MAX_TEXT_BYTES, MAX_TOKENS, SAMPLES, TEMPERATURE};
 use crate::prompt::Language;
-
-/// Longest document a request may carry, in bytes.
-pub const MAX_TEXT_BYTES: usize = 4 << 20;
-/// Allowed temperatures.
-pub const TEMPERATURE: RangeInclusive<f32> = 0.0..=2.0;
-/// Allowed numbers of votes or candidates.
-pub const SAMPLES: RangeInclusive<usize> = 1..=32;
-/// Allowed output budgets per generation call, in tokens.
-pub const MAX_TOKENS: RangeInclusive<usize> = 1..=8192;
 
 /// Sampling settings every task request carries; `None` takes the task's default.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,10 +51,17 @@ impl SamplingRequest {
     }
 }
 
-/// `text` must hold something besides whitespace and be at most [`MAX_TEXT_BYTES`].
+/// `text` must hold something besides whitespace and invisible format characters
+/// (zero-width, bidi controls) and be at most [`MAX_TEXT_BYTES`].
 pub fn non_empty_text(field: &str, text: &str) -> Result<()> {
-    if text.trim().is_empty() {
-        return Err(TaskError::invalid(field, "is empty or only whitespace"));
+    if text
+        .chars()
+        .all(|c| c.is_whitespace() || crate::text::normalize::is_invisible(c))
+    {
+        return Err(TaskError::invalid(
+            field,
+            "is empty or only whitespace and invisible characters",
+        ));
     }
     if text.len() > MAX_TEXT_BYTES {
         return Err(TaskError::invalid(

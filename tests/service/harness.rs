@@ -1,6 +1,7 @@
 //! A real `sofer serve` process on 127.0.0.1 (port 0) with the tiny reference model and an
 //! index in a temp dir, and tonic clients for it.
 
+#![allow(dead_code)] // each test crate uses part of the harness
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,6 +119,29 @@ impl Server {
         }
     }
 
+    /// CPU seconds (user + system) the server process has used.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("/proc/PID/stat");
+        // Fields after the parenthesised command: utime and stime are the 12th and 13th.
+        let after = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
+    /// The server's peak resident memory (VmHWM) in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmHWM");
+        kb / 1024.0
+    }
+
     /// Engine counters through the API.
     pub async fn counters(&self) -> pb::GetModelInfoResponse {
         self.model()
@@ -202,4 +226,17 @@ pub fn doc(id: &str, text: &str) -> pb::Document {
         text: text.into(),
         ..Default::default()
     }
+}
+
+/// The body and head of `GET path` on `addr` (the metrics port).
+pub async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut out = String::new();
+    socket.read_to_string(&mut out).await.expect("read");
+    out
 }

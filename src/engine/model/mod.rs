@@ -25,7 +25,8 @@ use linear::Linear;
 pub use linear::WeightKernels;
 use rope::Rope;
 
-/// Prompt tokens processed per forward pass; bounds the attention score buffer.
+/// Prompt tokens processed per forward pass; bounds the attention score buffer, and with
+/// the checks between layers, how long a cancelled prompt keeps computing.
 const PREFILL_CHUNK: usize = 512;
 
 /// How a GGUF file stores Mixtral experts.
@@ -204,6 +205,19 @@ impl Model {
         cache: &mut KvCache,
         all_positions: bool,
     ) -> Result<Tensor> {
+        self.forward_checked(tokens, cache, all_positions, &mut |_| true)
+    }
+
+    /// [`Model::forward`], asking `go_on(tokens done)` before every layer and the
+    /// feed-forward half of every layer: `false` stops with [`EngineError::Cancelled`]
+    /// (the cache is then unusable).
+    pub fn forward_checked(
+        &self,
+        tokens: &[Vec<u32>],
+        cache: &mut KvCache,
+        all_positions: bool,
+        go_on: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Tensor> {
         let batch = tokens.len();
         let seq = tokens.first().map_or(0, Vec::len);
         if batch == 0 || seq == 0 || tokens.iter().any(|t| t.len() != seq) {
@@ -238,10 +252,17 @@ impl Model {
                 .collect();
             let ids = Tensor::from_vec(chunk, (batch, len), &self.device)?;
             let last = start + len == seq;
+            let mut check = || {
+                if go_on(start) {
+                    Ok(())
+                } else {
+                    Err(EngineError::Cancelled)
+                }
+            };
             if all_positions || last {
-                outputs.push(self.forward_chunk(&ids, cache, all_positions)?);
+                outputs.push(self.forward_chunk(&ids, cache, all_positions, &mut check)?);
             } else {
-                self.forward_chunk(&ids, cache, false)?;
+                self.forward_chunk(&ids, cache, false, &mut check)?;
             }
             start += len;
         }
@@ -257,14 +278,17 @@ impl Model {
         ids: &Tensor,
         cache: &mut KvCache,
         all_positions: bool,
+        check: &mut dyn FnMut() -> Result<()>,
     ) -> Result<Tensor> {
         let (_, seq) = ids.dims2()?;
         let eps = self.config.rms_eps as f32;
         let (cos, sin) = self.rope.cos_sin(cache.len(), seq, &self.device)?;
         let mut x = self.embed.embedding(ids)?; // (b, seq, dim)
         for (i, block) in self.blocks.iter().enumerate() {
+            check()?;
             let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, eps)?;
             x = (x + block.attn.forward(&h, i, &cos, &sin, cache)?)?;
+            check()?;
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, eps)?;
             let h = match &block.ffn {
                 FeedForward::Dense(mlp) => mlp.forward(&h)?,

@@ -1,0 +1,46 @@
+//! Every limit a request is held to, in one place: the tasks' validation, the service and
+//! the documentation (`docs/limits.md`, the proto comments) all read these.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// Longest document a Summarize, Translate, Classify or Tokenize request may carry, in
+/// bytes (4 MiB).
+pub const MAX_TEXT_BYTES: usize = 4 << 20;
+/// Allowed temperatures.
+pub const TEMPERATURE: RangeInclusive<f32> = 0.0..=2.0;
+/// Allowed numbers of votes or candidates.
+pub const SAMPLES: RangeInclusive<usize> = 1..=32;
+/// Allowed output budgets per generation call, in tokens.
+pub const MAX_TOKENS: RangeInclusive<usize> = 1..=8192;
+
+/// Most labels one Classify request may give.
+pub const MAX_LABELS: usize = 64;
+/// Longest label name, in characters.
+pub const MAX_LABEL_CHARS: usize = 200;
+/// Longest label description, in characters.
+pub const MAX_LABEL_DESCRIPTION_CHARS: usize = 1000;
+
+/// Most entries one glossary may hold.
+pub const MAX_GLOSSARY_ENTRIES: usize = 500;
+/// Longest glossary term (source or target), in characters.
+pub const MAX_GLOSSARY_TERM_CHARS: usize = 200;
+
+/// Most documents one IngestDocuments call may carry.
+pub const MAX_INGEST_DOCUMENTS: usize = 10_000;
+/// Most ids one DeleteDocuments call may carry.
+pub const MAX_DELETE_IDS: usize = 1000;
+/// Longest document id, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Most hits one Search may ask for.
+pub const MAX_SEARCH_K: u32 = 100;
+/// Collection names: this many ASCII letters, digits, `-`, `_` or `.`.
+pub const COLLECTION_CHARS: RangeInclusive<usize> = 1..=128;
+
+/// Tokenize calls computed at once; more wait for a turn.
+pub const TOKENIZE_CONCURRENCY: usize = 2;
+/// Messages a stream may buffer before the client must read.
+pub const STREAM_BUFFER: usize = 32;
+/// How long a stream waits for a client that does not read before it is cancelled
+/// (default of `limits.stall_timeout_seconds`).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
