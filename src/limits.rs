@@ -37,6 +37,9 @@ pub const MAX_SEARCH_K: u32 = 100;
 /// Collection names: this many ASCII letters, digits, `-`, `_` or `.`.
 pub const COLLECTION_CHARS: RangeInclusive<usize> = 1..=128;
 
+/// Largest block of request headers (metadata) accepted, in bytes; a 16 KiB
+/// `authorization` still reaches the auth check (and is refused there as a wrong key).
+pub const MAX_HEADER_LIST_BYTES: u32 = 64 << 10;
 /// Tokenize calls computed at once; more wait for a turn.
 pub const TOKENIZE_CONCURRENCY: usize = 2;
 /// Messages a stream may buffer before the client must read.

@@ -13,8 +13,8 @@ use harness::{budget, doc, hebrew_document, http_get, labels, Server};
 use sofer::service::pb;
 use tonic::Code;
 
-/// Waits until the server's CPU time stops growing (less than 0.1 CPU-s per 0.5 s), and
-/// returns the CPU seconds used after `from`.
+/// Waits until the server's CPU time stops growing (less than 0.1 CPU-s per 0.5 s), at
+/// most two minutes, and returns the CPU seconds used after `from`.
 async fn cpu_after(server: &Server, from: f64) -> f64 {
     let mut last = server.cpu_seconds();
     for _ in 0..240 {
@@ -25,7 +25,7 @@ async fn cpu_after(server: &Server, from: f64) -> f64 {
         }
         last = now;
     }
-    panic!("the server kept computing for 2 minutes");
+    last - from
 }
 
 /// How long a Classify of two labels takes, start to answer.
@@ -128,11 +128,12 @@ async fn a_stalled_stream_reader_is_cancelled_and_does_not_hold_the_engine() {
     stream.message().await.expect("message").expect("first");
     // The reader now reads nothing; a Classify from another client must still be served.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = Instant::now();
-    let waited = classify_latency(&server).await;
+    let waited = tokio::time::timeout(Duration::from_secs(60), classify_latency(&server))
+        .await
+        .expect("a classify behind a stalled stream is served within a minute");
     eprintln!("classify behind a stalled stream: {waited:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(30),
+        waited < Duration::from_secs(30),
         "the classify waited {waited:?}"
     );
     // The stalled stream was cancelled (its buffered messages, then CANCELLED), counted.
@@ -207,14 +208,15 @@ async fn health_answers_at_once_during_huge_glossaries_and_concurrent_tokenize()
             .await
     })
     .await;
+    eprintln!(
+        "3.5 MB glossary: health max {:.1} ms over {} checks; {:?}",
+        ms.last().unwrap(),
+        ms.len(),
+        result.as_ref().map(|_| ()).map_err(|e| e.code())
+    );
     let err = result.expect_err("term too long");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("glossary[0].source"), "{err:?}");
-    eprintln!(
-        "glossary: health max {:.1} ms over {} checks",
-        ms.last().unwrap(),
-        ms.len()
-    );
 
     // 500 distinct long-but-allowed terms validate in linear time and translate.
     let glossary: Vec<pb::GlossaryEntry> = (0..500)
@@ -266,9 +268,6 @@ async fn health_answers_at_once_during_huge_glossaries_and_concurrent_tokenize()
         out
     })
     .await;
-    for r in &results {
-        assert!(*r.as_ref().expect("tokenize") > 100_000, "{r:?}");
-    }
     let median = ms[ms.len() / 2];
     eprintln!(
         "8 × 4 MiB Tokenize: health median {median:.1} ms, max {:.1} ms over {} checks; server peak RSS {:.0} MiB",
@@ -276,6 +275,9 @@ async fn health_answers_at_once_during_huge_glossaries_and_concurrent_tokenize()
         ms.len(),
         server.peak_rss_mib()
     );
+    for r in &results {
+        assert!(*r.as_ref().expect("tokenize") > 100_000, "{r:?}");
+    }
     assert!(median < 100.0, "health median {median:.1} ms: {ms:?}");
     assert!(*ms.last().unwrap() < 1000.0, "health max: {ms:?}");
     let over = "א".repeat((4 << 20) / 2 + 1);
@@ -427,5 +429,42 @@ fn one_key_hash_for_two_tenants_refuses_to_start() {
             && stderr.contains("acme")
             && stderr.contains("globex"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_schemes_ignore_case_long_headers_reach_auth_and_refusals_are_counted() {
+    let hash = sofer::service::hash_key("key-1");
+    let server = Server::start(
+        Some(&format!(
+            "[[auth.keys]]\ntenant = \"acme\"\nsha256 = \"{hash}\"\n"
+        )),
+        &[],
+    );
+    server.wait_serving().await;
+    let mut model = server.model().await;
+    let call = |authorization: String| {
+        let mut request = tonic::Request::new(pb::GetModelInfoRequest {});
+        request
+            .metadata_mut()
+            .insert("authorization", authorization.parse().expect("header"));
+        request
+    };
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let ok = model.get_model_info(call(format!("{scheme} key-1"))).await;
+        assert!(ok.is_ok(), "{scheme}: {ok:?}");
+    }
+    let long = format!("Bearer {}", "k".repeat(16 << 10));
+    let err = model
+        .get_model_info(call(long))
+        .await
+        .expect_err("wrong key");
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let page = http_get(&server.metrics, "/metrics").await;
+    assert!(
+        page.contains(
+            "sofer_requests_total{method=\"(refused by auth)\",code=\"Unauthenticated\"} 1"
+        ),
+        "{page}"
     );
 }

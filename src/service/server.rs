@@ -56,6 +56,9 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The `method` label of calls refused before they reach a service.
+const REFUSED_BY_AUTH: &str = "(refused by auth)";
+
 /// What the services share.
 pub(super) struct Shared {
     ready: OnceLock<Ready>,
@@ -96,6 +99,22 @@ impl Shared {
             prompt_tokens = usage.prompt_tokens,
             completion_tokens = usage.completion_tokens,
             ms = took.as_secs_f64() * 1000.0,
+            "call"
+        );
+    }
+
+    /// Logs and counts a call the auth interceptor refused.
+    pub fn refused(&self, peer: Option<std::net::SocketAddr>, why: &str) {
+        self.metrics.call(
+            REFUSED_BY_AUTH,
+            tonic::Code::Unauthenticated,
+            Duration::ZERO,
+        );
+        tracing::info!(
+            method = REFUSED_BY_AUTH,
+            code = ?tonic::Code::Unauthenticated,
+            peer = ?peer,
+            why,
             "call"
         );
     }
@@ -166,14 +185,18 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
+    let auth_shared = shared.clone();
     let authenticate = move |mut request: Request<()>| -> Result<Request<()>, Status> {
         let authorization = request
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        let tenant = keys
-            .authenticate(authorization, request.remote_addr())
-            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let peer = request.remote_addr();
+        let tenant = keys.authenticate(authorization, peer).map_err(|e| {
+            // The interceptor does not see the method: refusals are counted under one name.
+            auth_shared.refused(peer, &e.to_string());
+            Status::unauthenticated(e.to_string())
+        })?;
         request.extensions_mut().insert(tenant);
         Ok(request)
     };
@@ -193,8 +216,9 @@ pub async fn serve(
     })
     .max_decoding_message_size(max);
 
-    let mut builder =
-        Server::builder().layer(MapResponseLayer::new(too_large_is_resource_exhausted));
+    let mut builder = Server::builder()
+        .http2_max_header_list_size(crate::limits::MAX_HEADER_LIST_BYTES)
+        .layer(MapResponseLayer::new(too_large_is_resource_exhausted));
     if let Some(tls) = &config.tls {
         let read = |path: &std::path::Path| {
             std::fs::read(path).map_err(|source| ServeError::Io {

@@ -34,7 +34,11 @@ impl Server {
             "127.0.0.1:0",
         ])
         .arg("--model")
-        .arg(super::common::tiny_gguf("q8_0"))
+        // A bigger model only for measuring (docs/testing.md); the tests use the tiny one.
+        .arg(std::env::var_os("SOFER_TEST_SERVER_MODEL").map_or_else(
+            || super::common::tiny_gguf("q8_0"),
+            std::path::PathBuf::from,
+        ))
         .arg("--index")
         .arg(dir.path().join("index"));
         if let Some(toml) = config {

@@ -60,8 +60,13 @@ impl SparseMoe {
         }
     }
 
-    /// `x`: `(batch, seq, dim)` → `(batch, seq, dim)`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `x`: `(batch, seq, dim)` → `(batch, seq, dim)`; `check` runs before each expert
+    /// (an error stops the pass: a cancelled prompt stops within one expert's share).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        check: &mut dyn FnMut() -> crate::engine::Result<()>,
+    ) -> crate::engine::Result<Tensor> {
         let (b, seq, dim) = x.dims3()?;
         let x = x.reshape((b * seq, dim))?;
         let probs = candle_nn::ops::softmax_last_dim(&self.router.forward(&x)?)?;
@@ -75,6 +80,7 @@ impl SparseMoe {
             if rows.is_empty() {
                 continue;
             }
+            check()?;
             self.usage.record(self.layer, e, rows.len() as u64);
             let rows_t = Tensor::new(rows.as_slice(), x.device())?;
             let y = expert
@@ -88,7 +94,7 @@ impl SparseMoe {
                 }
             }
         }
-        Tensor::from_vec(out, (b, seq, dim), x.device())
+        Ok(Tensor::from_vec(out, (b, seq, dim), x.device())?)
     }
 }
 

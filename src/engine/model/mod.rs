@@ -292,7 +292,7 @@ impl Model {
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, eps)?;
             let h = match &block.ffn {
                 FeedForward::Dense(mlp) => mlp.forward(&h)?,
-                FeedForward::Moe(moe) => moe.forward(&h)?,
+                FeedForward::Moe(moe) => moe.forward(&h, check)?,
             };
             x = (x + h)?;
         }
