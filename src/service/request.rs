@@ -14,6 +14,11 @@ use crate::retrieval::{Hit, RetrievalError, RetrievalIndex, Retriever, SearchQue
 /// Separates tenant and collection in the index's collection key.
 const TENANT_SEPARATOR: char = '/';
 
+/// When the call's headers arrived (set by the auth interceptor): its deadline counts from
+/// there, not from when a large request body has been read.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived(pub Instant);
+
 /// Per-call facts the handlers need; the request id (`x-request-id`, or generated) is in
 /// the span.
 #[derive(Debug, Clone)]
@@ -40,7 +45,13 @@ impl CallInfo {
         let span = tracing::info_span!("request", request_id = %request_id, tenant = %tenant.0);
         Ok(Self {
             tenant,
-            deadline: deadline(request.metadata()),
+            deadline: deadline(
+                request.metadata(),
+                request
+                    .extensions()
+                    .get::<Arrived>()
+                    .map_or_else(Instant::now, |a| a.0),
+            ),
             span,
         })
     }
@@ -64,7 +75,7 @@ fn request_id(metadata: &MetadataMap) -> String {
 /// The deadline of a `grpc-timeout` header (`50m` = 50 ms; units H M S m u n), less a
 /// margin of a tenth (at most 20 ms) so the server's answer arrives before the caller's
 /// own timer fires.
-fn deadline(metadata: &MetadataMap) -> Option<Instant> {
+fn deadline(metadata: &MetadataMap, arrived: Instant) -> Option<Instant> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let n: u64 = digits.parse().ok()?;
@@ -78,7 +89,7 @@ fn deadline(metadata: &MetadataMap) -> Option<Instant> {
         _ => return None,
     };
     let margin = (timeout / 10).min(Duration::from_millis(20));
-    Instant::now().checked_add(timeout - margin)
+    arrived.checked_add(timeout - margin)
 }
 
 /// Whether `name` can be a collection: 1 to 128 ASCII letters, digits, `-`, `_`, `.`.
@@ -144,16 +155,18 @@ mod tests {
     fn grpc_timeout_units_and_collection_scoping() {
         let mut md = MetadataMap::new();
         md.insert("grpc-timeout", "50m".parse().unwrap());
-        let d = deadline(&md).unwrap();
+        let d = deadline(&md, Instant::now()).unwrap();
         let left = d.saturating_duration_since(Instant::now());
         assert!(
             left <= Duration::from_millis(45) && left > Duration::from_millis(30),
             "{left:?}"
         );
         md.insert("grpc-timeout", "2S".parse().unwrap());
-        assert!(deadline(&md).unwrap() > Instant::now() + Duration::from_millis(1900));
+        assert!(
+            deadline(&md, Instant::now()).unwrap() > Instant::now() + Duration::from_millis(1900)
+        );
         md.insert("grpc-timeout", "x".parse().unwrap());
-        assert!(deadline(&md).is_none());
+        assert!(deadline(&md, Instant::now()).is_none());
         let a = Tenant("a".into());
         assert_eq!(scoped(&a, "news"), "a/news");
         assert_eq!(unscoped(&a, "a/news"), Some("news"));

@@ -25,7 +25,7 @@ use super::pb::corpus_service_server::CorpusServiceServer;
 use super::pb::document_service_server::DocumentServiceServer;
 use super::pb::model_service_server::ModelServiceServer;
 use super::queue::EngineQueue;
-use super::request::CallInfo;
+use super::request::{Arrived, CallInfo};
 use super::status::ApiResult;
 use crate::engine::EngineOptions;
 use crate::retrieval::{RetrievalError, RetrievalIndex};
@@ -198,6 +198,7 @@ pub async fn serve(
             Status::unauthenticated(e.to_string())
         })?;
         request.extensions_mut().insert(tenant);
+        request.extensions_mut().insert(Arrived(Instant::now()));
         Ok(request)
     };
     let max = config.limits.max_message_bytes;
