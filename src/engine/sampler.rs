@@ -1,8 +1,8 @@
 //! Turning logits into the next token: repetition penalty, temperature, top-k, top-p,
 //! and a seeded generator so the same seed gives the same text.
 
-/// Temperatures below this choose greedily: dividing by them would overflow the logits
-/// (and at 1e-5 the most likely token already takes all the probability a float holds).
+/// Temperatures below this choose greedily: dividing by them overflows f32 logits, and at
+/// 1e-5 any logit gap above 0.01 already leaves the runner-up a probability of e^-1000.
 pub const GREEDY_BELOW: f32 = 1e-5;
 
 /// Sampling settings, validated before they reach the engine.

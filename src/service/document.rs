@@ -16,6 +16,7 @@ use super::observed::Observed;
 use super::offload::blocking;
 use super::pb;
 use super::pb::document_service_server::DocumentService;
+use super::queue::Work;
 use super::request::{CallInfo, TenantRetriever};
 use super::server::Shared;
 use super::status::{from_task, ApiResult};
@@ -97,15 +98,16 @@ impl Documents {
         .map_err(|_| Status::internal("the engine worker stopped; see the server log"))?
     }
 
-    /// Queues `work`, streaming its text and progress as `M`s and finally its result.
-    /// The call is logged and counted when its stream ends. A client that reads nothing
+    /// Queues `work` (or refuses the call with its validation error), streaming its text
+    /// and progress as `M`s and finally its result. The call is logged and counted when
+    /// its stream ends, or when it is refused. A client that reads nothing
     /// for the stall timeout while the buffer is full is cancelled: the engine never
     /// waits on a client for longer.
     fn stream<T, M>(
         &self,
         observed: Observed,
         call: CallInfo,
-        work: TaskFn<T>,
+        work: ApiResult<TaskFn<T>>,
         usage_of: fn(&T) -> &tasks::Usage,
         message: fn(StreamPart<T>) -> M,
     ) -> ApiResult<Messages<M>>
@@ -113,7 +115,6 @@ impl Documents {
         T: Send + 'static,
         M: Send + 'static,
     {
-        let ready = self.shared.ready()?;
         let shared = self.shared.clone();
         let stall = self.stall_timeout;
         let (tx, rx) = mpsc::channel::<ApiResult<M>>(STREAM_BUFFER);
@@ -121,74 +122,84 @@ impl Documents {
         let job_tail = tail.clone();
         let slot = Arc::new(Mutex::new(Some(observed)));
         let job_slot = slot.clone();
-        let submitted = ready.queue.try_submit(Box::new(move |runtime| {
-            let observed = job_slot.lock().ok().and_then(|mut o| o.take());
-            let finish = |result: &ApiResult<()>, usage: Option<&pb::Usage>| {
-                if let Some(observed) = observed {
-                    observed.finish(result, usage);
-                }
-            };
-            if tx.is_closed() {
-                return finish(&Err(Status::cancelled("the client went away")), None);
-            }
-            if call.expired() {
-                let late = Status::deadline_exceeded(
-                    "the deadline passed while the request waited for the engine",
-                );
-                set_tail(&job_tail, late.clone());
-                return finish(&Err(late), None);
-            }
-            let mut stalled = false;
-            let result = {
-                let _entered = call.span.enter();
-                let mut sink = |event: Event<'_>| {
-                    if tx.is_closed() || call.expired() {
-                        return false;
+        let job = move |work: TaskFn<T>| -> Work {
+            Box::new(move |runtime| {
+                let observed = job_slot.lock().ok().and_then(|mut o| o.take());
+                let finish = |result: &ApiResult<()>, usage: Option<&pb::Usage>| {
+                    if let Some(observed) = observed {
+                        observed.finish(result, usage);
                     }
-                    let part = match event {
-                        Event::Text(text) => StreamPart::Text(text.to_string()),
-                        Event::Step { name, done, total } => StreamPart::Progress(pb::Progress {
-                            step: name.into(),
-                            done: done as u32,
-                            total: total as u32,
-                        }),
-                        Event::Token | Event::Prompt { .. } => return true,
-                    };
-                    send_within(&tx, Ok(message(part)), &call, stall, &mut stalled)
                 };
-                with_context(runtime, &call, work, &mut sink)
-            };
-            let usage = result
-                .as_ref()
-                .ok()
-                .map(|done| convert::usage(usage_of(done)));
-            let last = if stalled {
-                let _entered = call.span.enter();
-                tracing::warn!(
-                    stall_seconds = stall.as_secs_f64(),
-                    "the client read nothing for the stall timeout; its stream is cancelled"
-                );
-                shared.stalled_stream();
-                Err(Status::cancelled(format!(
-                    "the client read nothing for {} s; the stream was cancelled",
-                    stall.as_secs_f64()
-                )))
-            } else {
-                result
-                    .map(|done| message(StreamPart::Done(done)))
-                    .map_err(|e| task_status(e, &call))
-            };
-            let outcome = last.as_ref().map(|_| ()).map_err(Clone::clone);
-            match last {
-                Err(status) => set_tail(&job_tail, status),
-                Ok(done) => {
-                    send_within(&tx, Ok(done), &call, stall, &mut stalled);
+                if tx.is_closed() {
+                    return finish(&Err(Status::cancelled("the client went away")), None);
                 }
-            }
-            finish(&outcome, usage.as_ref());
-        }));
-        if let Err(full) = submitted {
-            let refused = Status::resource_exhausted(full.to_string());
+                if call.expired() {
+                    let late = Status::deadline_exceeded(
+                        "the deadline passed while the request waited for the engine",
+                    );
+                    set_tail(&job_tail, late.clone());
+                    return finish(&Err(late), None);
+                }
+                let mut stalled = false;
+                let result = {
+                    let _entered = call.span.enter();
+                    let mut sink = |event: Event<'_>| {
+                        if tx.is_closed() || call.expired() {
+                            return false;
+                        }
+                        let part = match event {
+                            Event::Text(text) => StreamPart::Text(text.to_string()),
+                            Event::Step { name, done, total } => {
+                                StreamPart::Progress(pb::Progress {
+                                    step: name.into(),
+                                    done: done as u32,
+                                    total: total as u32,
+                                })
+                            }
+                            Event::Token | Event::Prompt { .. } => return true,
+                        };
+                        send_within(&tx, Ok(message(part)), &call, stall, &mut stalled)
+                    };
+                    with_context(runtime, &call, work, &mut sink)
+                };
+                let usage = result
+                    .as_ref()
+                    .ok()
+                    .map(|done| convert::usage(usage_of(done)));
+                let last = if stalled {
+                    let _entered = call.span.enter();
+                    tracing::warn!(
+                        stall_seconds = stall.as_secs_f64(),
+                        "the client read nothing for the stall timeout; its stream is cancelled"
+                    );
+                    shared.stalled_stream();
+                    Err(Status::cancelled(format!(
+                        "the client read nothing for {} s; the stream was cancelled",
+                        stall.as_secs_f64()
+                    )))
+                } else {
+                    result
+                        .map(|done| message(StreamPart::Done(done)))
+                        .map_err(|e| task_status(e, &call))
+                };
+                let outcome = last.as_ref().map(|_| ()).map_err(Clone::clone);
+                match last {
+                    Err(status) => set_tail(&job_tail, status),
+                    Ok(done) => {
+                        send_within(&tx, Ok(done), &call, stall, &mut stalled);
+                    }
+                }
+                finish(&outcome, usage.as_ref());
+            })
+        };
+        let submitted = work.and_then(|work| {
+            self.shared
+                .ready()?
+                .queue
+                .try_submit(job(work))
+                .map_err(|full| Status::resource_exhausted(full.to_string()))
+        });
+        if let Err(refused) = submitted {
             if let Some(observed) = slot.lock().ok().and_then(|mut o| o.take()) {
                 observed.finish::<()>(&Err(refused.clone()), None);
             }
@@ -355,15 +366,9 @@ impl DocumentService for Documents {
         let call = CallInfo::of(&request)?;
         let observed = Observed::start(&self.shared, "StreamSummarize", &call);
         let req = request.into_inner();
-        match blocking(move || summarize_work(req)).await {
-            Ok(work) => self
-                .stream(observed, call, work, |s| &s.usage, summarize_message)
-                .map(Response::new),
-            Err(refused) => {
-                observed.finish::<()>(&Err(refused.clone()), None);
-                Err(refused)
-            }
-        }
+        let work = blocking(move || summarize_work(req)).await;
+        self.stream(observed, call, work, |s| &s.usage, summarize_message)
+            .map(Response::new)
     }
 
     async fn translate(
@@ -393,15 +398,9 @@ impl DocumentService for Documents {
         let call = CallInfo::of(&request)?;
         let observed = Observed::start(&self.shared, "StreamTranslate", &call);
         let req = request.into_inner();
-        match blocking(move || translate_work(req)).await {
-            Ok(work) => self
-                .stream(observed, call, work, |t| &t.usage, translate_message)
-                .map(Response::new),
-            Err(refused) => {
-                observed.finish::<()>(&Err(refused.clone()), None);
-                Err(refused)
-            }
-        }
+        let work = blocking(move || translate_work(req)).await;
+        self.stream(observed, call, work, |t| &t.usage, translate_message)
+            .map(Response::new)
     }
 
     async fn classify(

@@ -11,8 +11,8 @@ use super::pb;
 use super::pb::model_service_server::ModelService;
 use super::request::CallInfo;
 use super::server::Shared;
-use super::status::{bad_request, ApiResult};
-use crate::limits::MAX_TEXT_BYTES;
+use super::status::{bad_request, from_task, ApiResult};
+use crate::tasks::validate::text_size;
 
 /// The ModelService implementation.
 pub struct Model {
@@ -78,15 +78,7 @@ impl ModelService for Model {
         let result = async {
             let runtime = self.shared.ready()?.runtime.clone();
             let req = request.into_inner();
-            if req.text.len() > MAX_TEXT_BYTES {
-                return Err(bad_request(
-                    "text",
-                    format!(
-                        "is {} bytes, more than the limit of {MAX_TEXT_BYTES}",
-                        req.text.len()
-                    ),
-                ));
-            }
+            text_size("text", &req.text).map_err(from_task)?;
             bounded(&self.tokenize_permits, move || tokenize(&runtime, &req)).await
         }
         .await;

@@ -54,6 +54,7 @@ impl SamplingRequest {
 /// `text` must hold something besides whitespace and invisible format characters
 /// (zero-width, bidi controls) and be at most [`MAX_TEXT_BYTES`].
 pub fn non_empty_text(field: &str, text: &str) -> Result<()> {
+    text_size(field, text)?;
     if text
         .chars()
         .all(|c| c.is_whitespace() || crate::text::normalize::is_invisible(c))
@@ -63,6 +64,11 @@ pub fn non_empty_text(field: &str, text: &str) -> Result<()> {
             "is empty or only whitespace and invisible characters",
         ));
     }
+    Ok(())
+}
+
+/// `text` must be at most [`MAX_TEXT_BYTES`].
+pub fn text_size(field: &str, text: &str) -> Result<()> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(TaskError::invalid(
             field,
@@ -100,6 +106,21 @@ pub fn language(field: &str, code: &str) -> Result<Language> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_only_text_is_empty_and_size_is_checked_first() {
+        for text in ["", "  \n", "\u{200B}\u{200F}", " \u{2067}\u{FEFF}\u{00AD} "] {
+            let err = non_empty_text("text", text).unwrap_err().to_string();
+            assert!(
+                err.contains("`text`") && err.contains("empty"),
+                "{text:?}: {err}"
+            );
+        }
+        assert!(non_empty_text("text", "\u{200F}שלום").is_ok());
+        let huge = " ".repeat(MAX_TEXT_BYTES + 1);
+        let err = non_empty_text("text", &huge).unwrap_err().to_string();
+        assert!(err.contains("more than the limit"), "{err}");
+    }
 
     #[test]
     fn temperature_outside_0_to_2_names_the_field() {
