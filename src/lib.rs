@@ -1,6 +1,7 @@
 //! Sofer: Hebrew-first document processing on an in-process Mixtral engine.
 
 pub mod batch;
+pub mod documents;
 pub mod engine;
 pub mod limits;
 pub mod prompt;

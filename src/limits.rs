@@ -47,3 +47,15 @@ pub const STREAM_BUFFER: usize = 32;
 /// How long a stream waits for a client that does not read before it is cancelled
 /// (default of `limits.stall_timeout_seconds`).
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest document file read (DOCX, ODT, PDF, HTML, text), in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
+/// The most bytes a document's compressed parts (zip entries, PDF streams) may inflate to,
+/// all together: the zip-bomb cap.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 256 << 20;
+/// The most entries a DOCX or ODT archive may hold.
+pub const MAX_ARCHIVE_ENTRIES: usize = 10_000;
+/// The most pages of a PDF read.
+pub const MAX_PDF_PAGES: usize = 5_000;
+/// The most paragraphs a document may have.
+pub const MAX_PARAGRAPHS: usize = 200_000;

@@ -243,7 +243,10 @@ fn bad_input_is_reported_and_the_rest_processed() {
     let message = got["latin1.txt"]["error"]["message"]
         .as_str()
         .expect("message");
-    assert!(message.contains("not valid UTF-8 (byte 3)"), "{message}");
+    assert!(
+        message.contains("not valid UTF-8 (first bad byte at offset 3)"),
+        "{message}"
+    );
 
     let created = dir.path().join("new/folder/out.jsonl");
     let out = batch_command(&folder, &created, &[]).output().expect("run");

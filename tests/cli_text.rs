@@ -119,7 +119,7 @@ fn bad_input_is_a_clear_error() {
     let out = sofer(&["text", "sentences", bad.to_str().unwrap()], "");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("latin1.txt is not valid UTF-8"), "{err}");
+    assert!(err.contains("latin1.txt: not valid UTF-8"), "{err}");
     let out = sofer(&["text", "chunk", "--max-tokens", "0"], "שלום");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_tokens"));

@@ -1,22 +1,27 @@
-//! A job's input: a JSONL file (`{"id", "text", "options"?}` a line) or a folder of
-//! `.txt`/`.md` files (id = the path relative to the folder). Scanning reads every id
+//! A job's input: a JSONL file (`{"id", "text" or "path", "options"?}` a line; a `path`
+//! is a document file, relative to the JSONL file's folder) or a folder of documents
+//! (`.txt`, `.md`, `.docx`, `.odt`, `.pdf`, `.html`; id = the path relative to the
+//! folder). Scanning reads every id
 //! once, before any work: bad lines are collected with their numbers, a duplicate id
 //! stops the job, and the input's digest identifies it for resuming. Texts are read again
 //! one item at a time, so memory does not grow with the input.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{BatchError, TaskOptions};
+use crate::documents;
 use crate::retrieval::relative_id;
 
 /// Extensions read as one item each in folder input.
-const TEXT_EXTENSIONS: &[&str] = &["txt", "md", "markdown"];
+const EXTENSIONS: &[&str] = &[
+    "txt", "md", "markdown", "docx", "odt", "pdf", "html", "htm", "xhtml",
+];
 
 /// One item to process, found by the scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +78,8 @@ struct RawItem {
     id: Option<serde_json::Value>,
     #[serde(default)]
     text: Option<serde_json::Value>,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     options: Option<serde_json::Value>,
 }
@@ -202,10 +209,15 @@ impl Input {
                 let bytes = read().map_err(|e| format!("{}: {e}", self.place(*number)))?;
                 let raw: RawItem = serde_json::from_slice(&bytes)
                     .map_err(|e| format!("{}: {e}", self.place(*number)))?;
-                let text = match raw.text {
-                    Some(serde_json::Value::String(text)) => text,
-                    Some(_) => return Err("`text` must be a string".into()),
-                    None => return Err("missing `text`".into()),
+                let text = match (raw.text, raw.path) {
+                    (Some(serde_json::Value::String(text)), None) => text,
+                    (Some(_), Some(_)) => return Err("give `text` or `path`, not both".into()),
+                    (Some(_), None) => return Err("`text` must be a string".into()),
+                    (None, Some(path)) => {
+                        let folder = self.path.parent().unwrap_or(Path::new("."));
+                        read_file(&folder.join(path))?
+                    }
+                    (None, None) => return Err("missing `text` (or `path`)".into()),
                 };
                 let options = match raw.options {
                     Some(value) => {
@@ -219,26 +231,26 @@ impl Input {
                     options,
                 })
             }
-            Location::File(path) => {
-                let mut bytes = Vec::new();
-                File::open(path)
-                    .and_then(|mut f| f.read_to_end(&mut bytes))
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                let text = String::from_utf8(bytes).map_err(|e| {
-                    format!(
-                        "{}: not valid UTF-8 (byte {})",
-                        path.display(),
-                        e.utf8_error().valid_up_to()
-                    )
-                })?;
-                Ok(Item {
-                    id: item.id.clone(),
-                    text: text.strip_prefix('\u{FEFF}').unwrap_or(&text).to_string(),
-                    options: TaskOptions::default(),
-                })
-            }
+            Location::File(path) => Ok(Item {
+                id: item.id.clone(),
+                text: read_file(path)?,
+                options: TaskOptions::default(),
+            }),
         }
     }
+}
+
+/// The text of the document file at `path` (any format Sofer reads); the error names it.
+fn read_file(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    let fail = |e: documents::DocumentError| format!("{name}: {e}");
+    let format = documents::resolve(&bytes, documents::from_extension(&name)).map_err(fail)?;
+    if format == documents::Format::Text {
+        let text = documents::plain::decode(&bytes).map_err(fail)?;
+        return Ok(text);
+    }
+    Ok(documents::read(&bytes, Some(format)).map_err(fail)?.text())
 }
 
 impl ItemRef {
@@ -262,7 +274,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), BatchError> {
         } else if path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| TEXT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
         {
             files.push(path);
         }
@@ -290,7 +302,10 @@ mod tests {
         assert_eq!(lines, [4, 5]);
         assert_eq!(input.load(&input.items[0]).unwrap().text, "שלום");
         assert_eq!(input.load(&input.items[1]).unwrap().options.votes, Some(3));
-        assert_eq!(input.load(&input.items[2]).unwrap_err(), "missing `text`");
+        assert_eq!(
+            input.load(&input.items[2]).unwrap_err(),
+            "missing `text` (or `path`)"
+        );
         assert_eq!(input.digest.len(), 64);
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sofer::retrieval::read_documents;
+use sofer::retrieval::read_documents_with;
 use sofer::service::pb;
 use sofer::service::pb::corpus_service_client::CorpusServiceClient;
 use sofer::service::pb::document_service_client::DocumentServiceClient;
@@ -152,7 +152,7 @@ async fn call(command: ClientCommand) -> anyhow::Result<()> {
         } => {
             let mut messages = Vec::new();
             for path in &paths {
-                for doc in read_documents(path) {
+                for doc in read_documents_with(path, Some(super::index_paragraphs)) {
                     let doc = doc?;
                     messages.push(pb::IngestDocumentsRequest {
                         collection: collection.clone(),

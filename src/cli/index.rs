@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use serde_json::json;
-use sofer::retrieval::{read_documents, Document, RetrievalIndex, SearchQuery, DEFAULT_COLLECTION};
+use sofer::retrieval::{
+    read_documents_with, Document, RetrievalIndex, SearchQuery, DEFAULT_COLLECTION,
+};
 use sofer::text::Language;
 
 /// Where the index lives.
@@ -176,7 +178,7 @@ fn add(
             failures += 1;
             continue;
         }
-        for item in read_documents(path) {
+        for item in read_documents_with(path, Some(super::index_paragraphs)) {
             match item {
                 Ok(doc) => {
                     if doc.paragraphs.is_empty() {

@@ -5,19 +5,22 @@ mod bench;
 mod client;
 mod eval;
 mod index;
+mod input;
 mod model;
 mod npy;
+mod output;
 mod prompt;
 mod serve;
 mod task;
 mod text;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use clap::{Parser, Subcommand};
+
+pub use input::{index_paragraphs, read_document, read_input, Input};
 
 /// Sofer: Hebrew-first summarization, translation and classification on a local Mixtral.
 #[derive(Debug, Parser)]
@@ -126,28 +129,6 @@ pub fn load_runtime(
     let opened = sofer::retrieval::RetrievalIndex::open(&dir)
         .with_context(|| format!("opening index {}", dir.display()))?;
     Ok(runtime.with_index(opened))
-}
-
-/// The document at `path`, or stdin for `-` or none; invalid UTF-8 is an error naming it.
-pub fn read_document(path: Option<&Path>) -> anyhow::Result<String> {
-    let (name, bytes) = match path {
-        Some(path) if path != Path::new("-") => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            (path.display().to_string(), bytes)
-        }
-        _ => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("reading stdin")?;
-            ("stdin".to_string(), bytes)
-        }
-    };
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        anyhow::anyhow!("{name} is not valid UTF-8 (first bad byte at offset {at})")
-    })
 }
 
 /// Sets up `tracing` to stderr.

@@ -12,12 +12,12 @@ use sofer::tasks::{
 use sofer::text::bidi;
 
 use super::index::IndexDir;
-use super::ModelArgs;
+use super::{Input, ModelArgs};
 
 /// Flags every task command shares.
 #[derive(Debug, clap::Args)]
 pub struct TaskArgs {
-    /// The document (UTF-8); `-` or nothing for stdin.
+    /// The document (DOCX, ODT, PDF, HTML or text); `-` or nothing for stdin.
     input: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
@@ -83,6 +83,10 @@ pub struct TranslateArgs {
     /// Term pairs that must be used, one `source<TAB>target` a line.
     #[arg(long, value_name = "FILE")]
     glossary: Option<PathBuf>,
+    /// Write the translation to FILE instead of stdout: a DOCX or HTML input is rebuilt
+    /// in its own format when FILE has its extension, anything else is written as text.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// Flags of `sofer classify`.
@@ -112,8 +116,8 @@ impl TaskArgs {
         )
     }
 
-    fn read_input(&self) -> anyhow::Result<String> {
-        super::read_document(self.input.as_deref())
+    fn read_input(&self) -> anyhow::Result<Input> {
+        super::read_input(self.input.as_deref())
     }
 
     fn sampling(&self) -> SamplingRequest {
@@ -211,7 +215,7 @@ fn run_task<R: serde::Serialize>(
 /// Runs `sofer summarize`.
 pub fn summarize(args: SummarizeArgs) -> anyhow::Result<()> {
     let req = SummarizeRequest {
-        text: args.task.read_input()?,
+        text: args.task.read_input()?.text,
         length: args.length,
         style: args.style,
         output_language: args.target_lang,
@@ -237,9 +241,12 @@ pub fn translate(args: TranslateArgs) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
+    let input = args.task.read_input()?;
     let req = TranslateRequest {
-        text: args.task.read_input()?,
-        source_language: args.source_lang,
+        text: input.text.clone(),
+        source_language: args
+            .source_lang
+            .or_else(|| input.document.declared_language().map(String::from)),
         target_language: args.target_lang,
         glossary,
         candidates: args.candidates,
@@ -249,7 +256,17 @@ pub fn translate(args: TranslateArgs) -> anyhow::Result<()> {
     .validate()?;
     let runtime = args.task.load()?;
     let ctx = runtime.context();
-    let result = run_task(args.task.json, |out| tasks::translate(&ctx, &req, out))?;
+    let result = match &args.output {
+        Some(path) => {
+            let result = tasks::translate(&ctx, &req, &mut |_| true)?;
+            super::output::write_translation(&input, &result, path)?;
+            if args.task.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            }
+            result
+        }
+        None => run_task(args.task.json, |out| tasks::translate(&ctx, &req, out))?,
+    };
     if !args.task.json {
         for v in &result.glossary_violations {
             eprintln!(
@@ -266,7 +283,7 @@ pub fn translate(args: TranslateArgs) -> anyhow::Result<()> {
 /// Runs `sofer classify`.
 pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
     let req = ClassifyRequest {
-        text: args.task.read_input()?,
+        text: args.task.read_input()?.text,
         labels: args
             .labels
             .iter()

@@ -1,4 +1,5 @@
-//! `sofer text sentences|normalize|chunk`: the text layer, for users debugging documents.
+//! `sofer text extract|sentences|normalize|chunk`: the documents and text layers, for users
+//! debugging documents.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,9 +12,18 @@ use sofer::text::{self, bidi, CharOffsets, ChunkOptions, EstimatedTokens, TokenC
 /// `sofer text …` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum TextCommand {
+    /// The paragraphs the tasks see in a document (DOCX, ODT, PDF, HTML or text).
+    Extract {
+        /// The document; `-` or nothing for stdin.
+        input: Option<PathBuf>,
+        /// One JSON object a paragraph: kind, text, direction, page (PDF), level
+        /// (headings, list items), table/row/column (table cells).
+        #[arg(long)]
+        json: bool,
+    },
     /// Paragraphs and sentences as the text layer sees them.
     Sentences {
-        /// The document (UTF-8); `-` or nothing for stdin.
+        /// The document (DOCX, ODT, PDF, HTML or text); `-` or nothing for stdin.
         input: Option<PathBuf>,
         /// One JSON object a paragraph: its sentences with character offsets.
         #[arg(long)]
@@ -24,7 +34,7 @@ pub enum TextCommand {
     },
     /// The normalized text the search analyzer works on.
     Normalize {
-        /// The document (UTF-8); `-` or nothing for stdin.
+        /// The document (DOCX, ODT, PDF, HTML or text); `-` or nothing for stdin.
         input: Option<PathBuf>,
         /// Also remove niqqud and cantillation marks.
         #[arg(long)]
@@ -32,7 +42,7 @@ pub enum TextCommand {
     },
     /// Chunks of at most N tokens, cut on paragraph, sentence, then word boundaries.
     Chunk {
-        /// The document (UTF-8); `-` or nothing for stdin.
+        /// The document (DOCX, ODT, PDF, HTML or text); `-` or nothing for stdin.
         input: Option<PathBuf>,
         /// The most tokens a chunk may cost.
         #[arg(long)]
@@ -56,6 +66,19 @@ pub enum TextCommand {
 pub fn run(command: TextCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
+        TextCommand::Extract { input, json } => {
+            let document = super::read_input(input.as_deref())?.document;
+            for (index, paragraph) in document.paragraphs.iter().enumerate() {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(paragraph)?)?;
+                } else {
+                    if index > 0 {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "{}", paragraph.text)?;
+                }
+            }
+        }
         TextCommand::Sentences {
             input,
             json,

@@ -8,6 +8,8 @@
 //! labelled example for classification).
 //! A `.txt` or `.md` file is one document whose id is its path relative to the folder
 //! given (its file name when a file is given), split into paragraphs at blank lines.
+//! Other document files (DOCX, PDF, HTML: [`FILE_EXTENSIONS`]) are read by a
+//! [`FileReader`] the caller gives, which knows their formats.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -56,14 +58,28 @@ const TEXT_EXTENSIONS: &[&str] = &["txt", "md", "markdown"];
 /// Extensions read as JSONL, one document a line.
 const JSONL_EXTENSIONS: &[&str] = &["jsonl", "ndjson"];
 
+/// Extensions of document files read by a [`FileReader`].
+pub const FILE_EXTENSIONS: &[&str] = &["docx", "odt", "pdf", "html", "htm", "xhtml"];
+
+/// Reads a document file's bytes into its title (empty: the file's stem) and paragraphs.
+pub type FileReader = fn(&Path, &[u8]) -> Result<(String, Vec<String>), String>;
+
 /// Reads the documents at `path`: a JSONL file, a text or Markdown file, or a folder of
 /// them (recursively, in path order). Each failure names its file (and line) and the
 /// documents after it still come.
 pub fn read_documents(path: &Path) -> impl Iterator<Item = Result<Document, ReadError>> {
+    read_documents_with(path, None)
+}
+
+/// [`read_documents`], with the files of [`FILE_EXTENSIONS`] read by `files` too.
+pub fn read_documents_with(
+    path: &Path,
+    reader: Option<FileReader>,
+) -> impl Iterator<Item = Result<Document, ReadError>> {
     let (files, walk_errors) = if path.is_dir() {
         let mut files = Vec::new();
         let mut errors = Vec::new();
-        walk(path, &mut files, &mut errors);
+        walk(path, reader.is_some(), &mut files, &mut errors);
         files.sort();
         (
             files
@@ -79,10 +95,11 @@ pub fn read_documents(path: &Path) -> impl Iterator<Item = Result<Document, Read
         );
         (vec![(path.to_path_buf(), id)], Vec::new())
     };
-    walk_errors
-        .into_iter()
-        .map(Err)
-        .chain(files.into_iter().flat_map(|(file, id)| read_file(file, id)))
+    walk_errors.into_iter().map(Err).chain(
+        files
+            .into_iter()
+            .flat_map(move |(file, id)| read_file(file, id, reader)),
+    )
 }
 
 /// The id of `file` found in folder `root`: its path relative to `root`, `/`-separated
@@ -101,7 +118,7 @@ fn extension(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
+fn walk(dir: &Path, with_files: bool, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(source) => {
@@ -123,18 +140,30 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
             }
         };
         if path.is_dir() {
-            walk(&path, files, errors);
+            walk(&path, with_files, files, errors);
         } else {
             let ext = extension(&path);
-            if TEXT_EXTENSIONS.contains(&ext.as_str()) || JSONL_EXTENSIONS.contains(&ext.as_str()) {
+            let ext = ext.as_str();
+            if TEXT_EXTENSIONS.contains(&ext)
+                || JSONL_EXTENSIONS.contains(&ext)
+                || (with_files && FILE_EXTENSIONS.contains(&ext))
+            {
                 files.push(path);
             }
         }
     }
 }
 
-fn read_file(path: PathBuf, id: String) -> Box<dyn Iterator<Item = Result<Document, ReadError>>> {
-    if JSONL_EXTENSIONS.contains(&extension(&path).as_str()) {
+fn read_file(
+    path: PathBuf,
+    id: String,
+    reader: Option<FileReader>,
+) -> Box<dyn Iterator<Item = Result<Document, ReadError>>> {
+    let ext = extension(&path);
+    if let Some(reader) = reader.filter(|_| FILE_EXTENSIONS.contains(&ext.as_str())) {
+        return Box::new(std::iter::once(read_with(&path, id, reader)));
+    }
+    if JSONL_EXTENSIONS.contains(&ext.as_str()) {
         return match std::fs::File::open(&path) {
             Ok(file) => Box::new(JsonlReader {
                 path,
@@ -145,6 +174,31 @@ fn read_file(path: PathBuf, id: String) -> Box<dyn Iterator<Item = Result<Docume
         };
     }
     Box::new(std::iter::once(read_text_file(&path, id)))
+}
+
+fn read_with(path: &Path, id: String, reader: FileReader) -> Result<Document, ReadError> {
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (title, paragraphs) = reader(path, &bytes).map_err(|message| ReadError::Unreadable {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    let title = if title.is_empty() {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        title
+    };
+    Ok(Document {
+        id,
+        title,
+        paragraphs,
+        source: path.display().to_string(),
+        ..Document::default()
+    })
 }
 
 /// Checks that `bytes` of `path` are text and returns them as a string.

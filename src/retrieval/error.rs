@@ -84,6 +84,14 @@ pub enum ReadError {
         /// Where the first invalid byte is.
         offset: usize,
     },
+    /// A document file (DOCX, PDF, HTML) the caller's reader could not read.
+    #[error("{}: {message}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why, in the reader's words.
+        message: String,
+    },
     /// The file holds NUL bytes: a binary file, not text.
     #[error("{}: binary file (NUL byte at {offset}), not text", path.display())]
     Binary {

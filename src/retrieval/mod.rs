@@ -16,7 +16,9 @@ mod rerank;
 mod schema;
 mod search;
 
-pub use document::{read_documents, relative_id, Document};
+pub use document::{
+    read_documents, read_documents_with, relative_id, Document, FileReader, FILE_EXTENSIONS,
+};
 pub use error::{ReadError, RetrievalError};
 pub use index::{CollectionStats, IndexStats, IngestReport, RetrievalIndex};
 pub use passage::{passages, Passage, MAX_PASSAGE_BYTES, OVERLAP_WORDS, PASSAGE_WORDS};

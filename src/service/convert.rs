@@ -1,8 +1,10 @@
 //! Between the API's messages and the tasks' types: requests become task requests (the
 //! tasks validate them, naming the field), results become responses.
 
+use super::content::{self, SourceFile};
 use super::pb;
 use super::status::{bad_request, ApiResult};
+use crate::documents::Format;
 use crate::retrieval::{Document, Hit};
 use crate::tasks::{
     Classification, ClassifyRequest, GlossaryEntry, LabelSpec, SamplingRequest, SummarizeRequest,
@@ -79,8 +81,9 @@ pub fn summarize_request(req: pb::SummarizeRequest) -> ApiResult<SummarizeReques
             ))
         }
     };
+    let content = content::read(req.text, req.content, &req.media_type, "")?;
     Ok(SummarizeRequest {
-        text: req.text,
+        text: content.text,
         length,
         style,
         output_language: language("output_language", req.output_language)?.map(String::from),
@@ -91,8 +94,10 @@ pub fn summarize_request(req: pb::SummarizeRequest) -> ApiResult<SummarizeReques
     })
 }
 
-/// The translate request of `req`.
-pub fn translate_request(req: pb::TranslateRequest) -> ApiResult<TranslateRequest> {
+/// The translate request of `req`, and the file it carried.
+pub fn translate_request(
+    req: pb::TranslateRequest,
+) -> ApiResult<(TranslateRequest, Option<SourceFile>)> {
     if req.glossary.len() > MAX_GLOSSARY_ENTRIES {
         return Err(bad_request(
             "glossary",
@@ -102,9 +107,12 @@ pub fn translate_request(req: pb::TranslateRequest) -> ApiResult<TranslateReques
             ),
         ));
     }
-    Ok(TranslateRequest {
-        text: req.text,
-        source_language: language("source_language", req.source_language)?.map(String::from),
+    let content = content::read(req.text, req.content, &req.media_type, "")?;
+    let request = TranslateRequest {
+        text: content.text,
+        source_language: language("source_language", req.source_language)?
+            .or(content.language)
+            .map(String::from),
         target_language: language("target_language", req.target_language)?.map(String::from),
         glossary: req
             .glossary
@@ -117,7 +125,8 @@ pub fn translate_request(req: pb::TranslateRequest) -> ApiResult<TranslateReques
         candidates: zero_none(req.candidates),
         sampling: sampling(req.sampling),
         collection: non_empty(req.collection),
-    })
+    };
+    Ok((request, content.file))
 }
 
 /// The classify request of `req`.
@@ -128,8 +137,9 @@ pub fn classify_request(req: pb::ClassifyRequest) -> ApiResult<ClassifyRequest> 
             format!("at most {MAX_LABELS} labels, got {}", req.labels.len()),
         ));
     }
+    let content = content::read(req.text, req.content, &req.media_type, "")?;
     Ok(ClassifyRequest {
-        text: req.text,
+        text: content.text,
         labels: req
             .labels
             .into_iter()
@@ -179,9 +189,18 @@ pub fn summarize_response(s: Summary) -> pb::SummarizeResponse {
     }
 }
 
-/// The response of a translation.
-pub fn translate_response(t: Translation) -> pb::TranslateResponse {
+/// The response of a translation, with the rebuilt file when there is one.
+pub fn translate_response(
+    t: Translation,
+    file: Option<(Format, Vec<u8>)>,
+) -> pb::TranslateResponse {
+    let (media_type, content) = match file {
+        Some((format, bytes)) => (format.media_type().to_string(), bytes),
+        None => (String::new(), Vec::new()),
+    };
     pb::TranslateResponse {
+        content,
+        media_type,
         translation: t.text,
         source_language: language_of_code(t.source_language.code()) as i32,
         target_language: language_of_code(t.target_language.code()) as i32,
@@ -238,7 +257,12 @@ pub fn document(doc: pb::Document, field: &str) -> ApiResult<Document> {
         Some(code) => code.parse::<text::Language>().ok(),
         None => None,
     };
-    let mut out = if doc.text.is_empty() {
+    let content = content::read(doc.text, doc.content, &doc.media_type, &format!("{field}."))?;
+    let language = language.or_else(|| content.language.and_then(|code| code.parse().ok()));
+    let from_file = content.file.is_some();
+    let mut out = if from_file || !content.text.is_empty() {
+        Document::from_text(doc.id, "", &content.text)
+    } else {
         Document {
             id: doc.id,
             paragraphs: doc
@@ -248,8 +272,6 @@ pub fn document(doc: pb::Document, field: &str) -> ApiResult<Document> {
                 .collect(),
             ..Document::default()
         }
-    } else {
-        Document::from_text(doc.id, "", &doc.text)
     };
     if out.paragraphs.is_empty() {
         return Err(bad_request(

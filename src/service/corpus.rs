@@ -101,7 +101,9 @@ impl CorpusService for Corpus {
                 let document = message
                     .document
                     .ok_or_else(|| bad_request(&format!("{field}.document"), "is required"))?;
-                let document = convert::document(document, &format!("{field}.document"))?;
+                let field = format!("{field}.document");
+                // A file in `content` is parsed here: off the async threads.
+                let document = blocking(move || convert::document(document, &field)).await?;
                 by_collection
                     .entry(scoped(&call.tenant, &message.collection))
                     .or_default()

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::content;
 use super::convert;
 use super::observed::Observed;
 use super::offload::blocking;
@@ -20,6 +21,7 @@ use super::queue::Work;
 use super::request::{CallInfo, TenantRetriever};
 use super::server::Shared;
 use super::status::{from_task, ApiResult};
+use crate::documents::Format;
 use crate::retrieval::Retriever;
 use crate::tasks::{self, Event, TaskContext, TaskError, TaskRuntime};
 
@@ -290,13 +292,19 @@ fn summarize_message(part: StreamPart<tasks::Summary>) -> pb::StreamSummarizeRes
     }
 }
 
-fn translate_message(part: StreamPart<tasks::Translation>) -> pb::StreamTranslateResponse {
+/// A translation and the request's file rebuilt with it.
+struct Translated {
+    translation: tasks::Translation,
+    file: Option<(Format, Vec<u8>)>,
+}
+
+fn translate_message(part: StreamPart<Translated>) -> pb::StreamTranslateResponse {
     use pb::stream_translate_response::Event as E;
     pb::StreamTranslateResponse {
         event: Some(match part {
             StreamPart::Progress(p) => E::Progress(p),
             StreamPart::Text(t) => E::TextDelta(t),
-            StreamPart::Done(t) => E::Response(convert::translate_response(t)),
+            StreamPart::Done(t) => E::Response(convert::translate_response(t.translation, t.file)),
         }),
     }
 }
@@ -319,12 +327,21 @@ fn summarize_work(req: pb::SummarizeRequest) -> ApiResult<TaskFn<tasks::Summary>
     }))
 }
 
-fn translate_work(req: pb::TranslateRequest) -> ApiResult<TaskFn<tasks::Translation>> {
-    let valid = convert::translate_request(req)?
-        .validate()
-        .map_err(from_task)?;
+fn translate_work(req: pb::TranslateRequest) -> ApiResult<TaskFn<Translated>> {
+    let (request, file) = convert::translate_request(req)?;
+    let valid = request.validate().map_err(from_task)?;
     Ok(Box::new(move |ctx, sink| {
-        tasks::translate(ctx, &valid, sink)
+        let translation = tasks::translate(ctx, &valid, sink)?;
+        let rebuilt = match &file {
+            Some(file) => content::rebuild(file, &translation)
+                .map_err(|e| TaskError::invalid("content", format!("could not be rebuilt: {e}")))?
+                .map(|bytes| (file.format, bytes)),
+            None => None,
+        };
+        Ok(Translated {
+            translation,
+            file: rebuilt,
+        })
     }))
 }
 
@@ -380,8 +397,11 @@ impl DocumentService for Documents {
         let result = async {
             let req = request.into_inner();
             let work = blocking(move || translate_work(req)).await?;
-            let translation = self.unary(call.clone(), work).await?;
-            Ok(Response::new(convert::translate_response(translation)))
+            let translated = self.unary(call.clone(), work).await?;
+            Ok(Response::new(convert::translate_response(
+                translated.translation,
+                translated.file,
+            )))
         }
         .await;
         let usage = result.as_ref().ok().and_then(|r| r.get_ref().usage);
@@ -399,8 +419,14 @@ impl DocumentService for Documents {
         let observed = Observed::start(&self.shared, "StreamTranslate", &call);
         let req = request.into_inner();
         let work = blocking(move || translate_work(req)).await;
-        self.stream(observed, call, work, |t| &t.usage, translate_message)
-            .map(Response::new)
+        self.stream(
+            observed,
+            call,
+            work,
+            |t| &t.translation.usage,
+            translate_message,
+        )
+        .map(Response::new)
     }
 
     async fn classify(

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+mod content;
 mod convert;
 mod corpus;
 mod document;

@@ -117,6 +117,8 @@ impl TranslateRequest {
 pub struct Segment {
     /// Byte range of the paragraph in the source text.
     pub range: Range<usize>,
+    /// Byte range of its translation (or copy) in the translated text.
+    pub output: Range<usize>,
     /// Whether it went through the model (false: copied, it has no letters).
     pub translated: bool,
     /// The consensus over its candidates (k > 1 only).
@@ -144,6 +146,16 @@ pub struct Translation {
     pub usage: Usage,
 }
 
+impl Translation {
+    /// The translation of each paragraph (the copy of one without letters), in order.
+    pub fn paragraphs(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .map(|s| self.text[s.output.clone()].to_string())
+            .collect()
+    }
+}
+
 /// Translates `req.text` paragraph by paragraph; the chosen text streams to `output`.
 pub fn translate(
     ctx: &TaskContext<'_>,
@@ -169,10 +181,12 @@ pub fn translate(
         let letters = letter_counts(source);
         if letters.hebrew + letters.latin == 0 || source.starts_with("```") {
             emit(output, source)?;
+            let start = text.len();
             text.push_str(source);
             candidates.iter_mut().for_each(|c| c.push_str(source));
             segments.push(Segment {
                 range: range.clone(),
+                output: start..text.len(),
                 translated: false,
                 consensus: None,
                 memory: 0,
@@ -203,10 +217,12 @@ pub fn translate(
         for (c, p) in candidates.iter_mut().zip(&pieces) {
             c.push_str(&p.join(" "));
         }
+        let start = text.len();
         text.push_str(&chosen);
         usage.chunks += 1;
         segments.push(Segment {
             range: range.clone(),
+            output: start..text.len(),
             translated: true,
             consensus,
             memory: examples.len(),

@@ -14,7 +14,8 @@ const PDI: char = '\u{2069}';
 const LRM: char = '\u{200E}';
 
 /// The base direction of a paragraph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Left to right: English, or a paragraph without strong characters.
     Ltr,

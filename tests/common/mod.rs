@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod documents;
 pub mod gguf_builder;
 pub mod tiny;
 use std::path::{Path, PathBuf};
