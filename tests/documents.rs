@@ -111,13 +111,14 @@ fn a_file_whose_extension_lies_is_refused_naming_both_formats() {
     );
 }
 
-#[test]
-fn a_translated_html_page_keeps_its_markup_and_switches_direction() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = fixtures::dir().join("he_wiki.page.html");
-    let target = dir.path().join("he_wiki.en.html");
+/// `sofer translate SOURCE --output TARGET` with the tiny model and a short budget.
+fn translate_to(
+    source: &std::path::Path,
+    target: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     let model = common::tiny_gguf("q8_0");
-    let out = sofer(&[
+    let args = [
         "translate",
         source.to_str().unwrap(),
         "--model",
@@ -128,8 +129,16 @@ fn a_translated_html_page_keeps_its_markup_and_switches_direction() {
         "1",
         "--output",
         target.to_str().unwrap(),
-        "--json",
-    ]);
+    ];
+    sofer(&[&args[..], extra].concat())
+}
+
+#[test]
+fn a_translated_html_page_keeps_its_markup_and_switches_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixtures::dir().join("he_wiki.page.html");
+    let target = dir.path().join("he_wiki.en.html");
+    let out = translate_to(&source, &target, &["--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -304,5 +313,126 @@ fn batch_reads_folders_of_mixed_formats_and_jsonl_paths() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+#[test]
+fn a_translated_docx_keeps_its_images_and_every_other_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixtures::dir().join("he_knesset.python-docx.docx");
+    let target = dir.path().join("knesset.en.docx");
+    let out = translate_to(&source, &target, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the translation went to the file");
+    let original = std::fs::read(&source).unwrap();
+    let written = std::fs::read(&target).unwrap();
+    let again = documents::read(&written, Some(Format::Docx)).unwrap();
+    let read_before = documents::read(&original, Some(Format::Docx)).unwrap();
+    assert!(again.paragraphs.len() <= read_before.paragraphs.len());
+    let entries = |bytes: &[u8]| {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        (0..zip.len())
+            .map(|i| {
+                let mut entry = zip.by_index(i).unwrap();
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut body).unwrap();
+                (entry.name().unwrap().to_string(), body)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (before, after) = (entries(&original), entries(&written));
+    let names = |e: &[(String, Vec<u8>)]| e.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&before), names(&after));
+    assert!(
+        before.iter().any(|(n, _)| n.starts_with("word/media/")),
+        "the fixture has an image"
+    );
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        if name != "word/document.xml" {
+            assert!(a == b, "{name} changed");
+        }
+    }
+    let xml = |e: &[(String, Vec<u8>)]| {
+        String::from_utf8(
+            e.iter()
+                .find(|(n, _)| n == "word/document.xml")
+                .unwrap()
+                .1
+                .clone(),
+        )
+        .unwrap()
+    };
+    let (old_xml, new_xml) = (xml(&before), xml(&after));
+    assert!(
+        old_xml.contains("<w:bidi/>"),
+        "the fixture is right to left"
+    );
+    let text_paragraphs = |xml: &str| -> Vec<String> {
+        xml.split("</w:p>")
+            .filter_map(|chunk| {
+                chunk
+                    .rfind("<w:p>")
+                    .or(chunk.rfind("<w:p "))
+                    .map(|at| chunk[at..].to_string())
+            })
+            .filter(|p| p.contains("<w:t"))
+            .collect()
+    };
+    assert!(
+        text_paragraphs(&new_xml)
+            .iter()
+            .all(|p| !p.contains("<w:bidi/>") && !p.contains("<w:rtl/>")),
+        "now left to right"
+    );
+    assert!(new_xml.contains("w:val=\"en-US\""), "and English");
+    for element in ["<w:tbl>", "<w:drawing>", "<w:numPr>"] {
+        assert_eq!(
+            xml(&after).matches(element).count(),
+            xml(&before).matches(element).count(),
+            "{element}"
+        );
+    }
+}
+
+#[test]
+fn truncated_and_mutated_files_of_every_format_never_panic() {
+    let mut seed: u64 = 0x00c0_ffee;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for file in [
+        "he_wiki.python-docx.docx",
+        "he_wiki.libreoffice.odt",
+        "mixed_news.page.html",
+        "mixed_news.chromium.pdf",
+    ] {
+        let good = std::fs::read(fixtures::dir().join(file)).unwrap();
+        for round in 0..40 {
+            let mut bytes = good.clone();
+            if round % 4 == 0 {
+                bytes.truncate((next() as usize % bytes.len()).max(1));
+            }
+            for _ in 0..round {
+                let at = next() as usize % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            let declared = documents::from_extension(file);
+            if let Ok(document) = documents::read(&bytes, declared) {
+                assert!(
+                    document
+                        .paragraphs
+                        .iter()
+                        .all(|p| !p.text.trim().is_empty()),
+                    "{file}"
+                );
+            }
+        }
     }
 }

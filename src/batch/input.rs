@@ -334,7 +334,7 @@ mod tests {
         assert!(input
             .load(&input.items[0])
             .unwrap_err()
-            .contains("not valid UTF-8 (byte 0)"));
+            .contains("not valid UTF-8 (first bad byte at offset 0)"));
         assert_eq!(input.load(&input.items[1]).unwrap().text, "# כותרת\n\nטקסט");
     }
 }

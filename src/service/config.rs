@@ -12,7 +12,7 @@
 //! [limits]
 //! queue_capacity = 16      # requests waiting for the engine; more → RESOURCE_EXHAUSTED
 //! workers = 1              # requests the engine runs at once
-//! max_message_bytes = 8388608
+//! max_message_bytes = 33554432
 //! grace_period_seconds = 30
 //! stall_timeout_seconds = 10   # a stream whose client reads nothing this long is cancelled
 //!
@@ -89,7 +89,7 @@ impl Default for Limits {
         Self {
             queue_capacity: 16,
             workers: 1,
-            max_message_bytes: 8 * 1024 * 1024,
+            max_message_bytes: 32 * 1024 * 1024,
             grace_period_seconds: 30,
             stall_timeout_seconds: crate::limits::DEFAULT_STALL_TIMEOUT.as_secs(),
         }

@@ -4,6 +4,7 @@
 
 use super::status::{bad_request, ApiResult};
 use crate::documents::{self, Document, DocumentError, Format};
+use crate::limits::MAX_TEXT_BYTES;
 use crate::tasks::Translation;
 
 /// A file a request carried.
@@ -66,8 +67,19 @@ pub fn read(text: String, content: Vec<u8>, media_type: &str, prefix: &str) -> A
         };
         bad_request(&field(name), e.to_string())
     })?;
+    let text = text_of(&document, &content);
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(bad_request(
+            &field("content"),
+            format!(
+                "holds {} bytes of text; at most {} MiB can be processed",
+                text.len(),
+                MAX_TEXT_BYTES >> 20
+            ),
+        ));
+    }
     Ok(Content {
-        text: text_of(&document, &content),
+        text,
         language: document.declared_language(),
         file: Some(SourceFile {
             format: document.format,
