@@ -1,10 +1,10 @@
 //! Documents made by real producers (LibreOffice, Chromium, reportlab, python-docx, pandoc,
-//! Ghostscript) read back: the text of each against the source it was made from, and each
-//! bad input's error.
+//! Ghostscript) read back: the words and paragraph boundaries of each against the source it
+//! was made from, and each bad input's error.
 
 mod common;
 
-use common::documents::{self as fixtures, reversed_words, word_accuracy, words};
+use common::documents::{self as fixtures, paragraph_f1, reversed_words, word_accuracy, words};
 use sofer::documents::{self, DocumentError, Format};
 
 fn read_fixture(file: &str) -> Result<documents::Document, DocumentError> {
@@ -37,9 +37,10 @@ fn every_producers_document_reads_back_as_its_source() {
         let (expected, got) = (words(&source), words(&texts));
         let accuracy = word_accuracy(&expected, &got);
         let reversed = reversed_words(&expected, &got);
-        if accuracy < 0.99 || !reversed.is_empty() {
+        let f1 = paragraph_f1(&source, &texts);
+        if accuracy < 0.99 || !reversed.is_empty() || f1 < 0.95 {
             failures.push(format!(
-                "{}: word accuracy {accuracy:.4}, reversed {:?}",
+                "{}: word accuracy {accuracy:.4}, paragraph F1 {f1:.3}, reversed {:?}",
                 fixture.file,
                 &reversed[..reversed.len().min(5)]
             ));

@@ -133,9 +133,11 @@ pub fn load_runtime(
 
 /// Sets up `tracing` to stderr.
 pub fn init_logging(verbose: u8) {
+    // lopdf warns about every oddity of a PDF it still reads; our reader's own errors say
+    // what matters.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,lopdf=error",
+        1 => "info,lopdf=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

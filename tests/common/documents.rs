@@ -105,3 +105,57 @@ pub fn reversed_words(source: &[String], extracted: &[String]) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// F1 of the paragraph starts of `extracted` against those of `source`, both as positions in
+/// the source's words (extracted starts mapped through the longest common subsequence).
+pub fn paragraph_f1<S: AsRef<str>, T: AsRef<str>>(source: &[S], extracted: &[T]) -> f64 {
+    let starts = |paragraphs: &[&str]| -> (Vec<String>, Vec<usize>) {
+        let mut words = Vec::new();
+        let mut starts = Vec::new();
+        for p in paragraphs {
+            starts.push(words.len());
+            words.extend(p.split_whitespace().map(str::to_string));
+        }
+        (words, starts)
+    };
+    let source: Vec<&str> = source.iter().map(AsRef::as_ref).collect();
+    let extracted: Vec<&str> = extracted.iter().map(AsRef::as_ref).collect();
+    let (sw, ss) = starts(&source);
+    let (ew, es) = starts(&extracted);
+    // Longest common subsequence table, then the word pairs it matches.
+    let (n, m) = (sw.len(), ew.len());
+    let mut table = vec![0u32; (n + 1) * (m + 1)];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            table[i * (m + 1) + j] = if sw[i] == ew[j] {
+                table[(i + 1) * (m + 1) + j + 1] + 1
+            } else {
+                table[(i + 1) * (m + 1) + j].max(table[i * (m + 1) + j + 1])
+            };
+        }
+    }
+    let mut to_source = vec![None; m];
+    let (mut i, mut j) = (0, 0);
+    while i < n && j < m {
+        if sw[i] == ew[j] {
+            to_source[j] = Some(i);
+            i += 1;
+            j += 1;
+        } else if table[(i + 1) * (m + 1) + j] >= table[i * (m + 1) + j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    let expected: HashSet<usize> = ss.into_iter().collect();
+    let found: HashSet<usize> = es
+        .into_iter()
+        .filter_map(|j| to_source.get(j).copied().flatten())
+        .collect();
+    let hits = found.intersection(&expected).count() as f64;
+    if hits == 0.0 {
+        return 0.0;
+    }
+    let (precision, recall) = (hits / found.len() as f64, hits / expected.len() as f64);
+    2.0 * precision * recall / (precision + recall)
+}

@@ -157,7 +157,7 @@ pub fn paragraphs(pages: &[PageLines]) -> Vec<Paragraph> {
             };
             let bullet = glyph || numbered || std::mem::take(&mut pending_bullet);
             let new = match (prev, drafts.last()) {
-                (Some(p), Some(d)) => bullet || breaks(p, line, d, pitch),
+                (Some(p), Some(d)) => bullet || breaks(p, line, d, pitch, body),
                 _ => true,
             };
             if new {
@@ -184,13 +184,17 @@ pub fn paragraphs(pages: &[PageLines]) -> Vec<Paragraph> {
         .collect()
 }
 
-fn breaks(prev: &Segment, cur: &Segment, draft: &Draft, pitch: f32) -> bool {
+fn breaks(prev: &Segment, cur: &Segment, draft: &Draft, pitch: f32, body: f32) -> bool {
     let size = prev.size.max(cur.size);
     let dy = prev.y - cur.y;
-    if dy < 0.5 * size || dy > (pitch * 1.3 + 0.1) * size {
+    if dy < 0.5 * size || dy > (pitch + 0.3) * size {
         return true;
     }
-    if (prev.size - cur.size).abs() > 0.15 * size {
+    // A change of size is a new paragraph when it is large, or when one side is larger
+    // than the body text (a heading a point larger); a line of Latin in a smaller font
+    // inside a Hebrew paragraph is not.
+    let change = (prev.size - cur.size).abs() / size;
+    if change > 0.15 || (change > 0.05 && size > 1.04 * body) {
         return true;
     }
     if cur.x1 < prev.x0 || cur.x0 > prev.x1 {
