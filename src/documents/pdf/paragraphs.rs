@@ -158,6 +158,7 @@ pub fn paragraphs(pages: &[PageLines]) -> Vec<Paragraph> {
             let bullet = glyph || numbered || std::mem::take(&mut pending_bullet);
             let new = match (prev, drafts.last()) {
                 (Some(p), Some(d)) => bullet || breaks(p, line, d, pitch, body),
+                (None, Some(d)) => bullet || !runs_on(d, line, body),
                 _ => true,
             };
             if new {
@@ -217,6 +218,26 @@ fn breaks(prev: &Segment, cur: &Segment, draft: &Draft, pitch: f32, body: f32) -
         cur.x0 - left
     };
     indent > 1.0 * cur.size && draft.lines.len() >= 2
+}
+
+/// Whether `first`, a page's first line, goes on with `draft`, the previous page's last
+/// paragraph: body text of the same size after a line that ends no sentence.
+fn runs_on(draft: &Draft, first: &Segment, body: f32) -> bool {
+    let Some(last) = draft.lines.last() else {
+        return false;
+    };
+    let same_size = (last.size - first.size).abs() <= 0.05 * last.size.max(first.size);
+    if !same_size || last.size > 1.04 * body {
+        return false;
+    }
+    let units: Vec<&str> = last.units.iter().map(String::as_str).collect();
+    let text = logical_line(&units, rtl_line(last), draft.drawn_logical);
+    let end = text
+        .trim_end()
+        .trim_end_matches(['"', '\'', '”', '’', '״', ')', ']', '»', '«']);
+    // " - - -" ends an interrupted speech in Knesset protocols; a hyphen right after a
+    // letter is a word going on.
+    !(end.ends_with(['.', '!', '?', ':', '׃', '…', ';', '—']) || end.ends_with(" -"))
 }
 
 fn rtl_line(s: &Segment) -> bool {
