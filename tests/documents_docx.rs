@@ -509,3 +509,22 @@ fn rich_docx_entries() -> Vec<(String, Vec<u8>)> {
     ));
     entries
 }
+
+#[test]
+fn a_translated_paragraph_takes_the_formatting_of_most_of_its_text() {
+    let body = "<w:p><w:r><w:rPr><w:b/></w:rPr><w:t>Two</w:t></w:r><w:r><w:rPr><w:i/></w:rPr><w:t xml:space=\"preserve\"> words in italics and more</w:t></w:r></w:p>";
+    let docx = zip_of(
+        &minimal_docx_entries(body),
+        zip::CompressionMethod::Deflated,
+    );
+    let out =
+        docx::write_translated(&docx, &["שתי מילים".to_string()], Direction::Rtl, "he").unwrap();
+    let xml = entries_of(&out)
+        .into_iter()
+        .find(|(name, _, _)| name == "word/document.xml")
+        .map(|(_, _, body)| String::from_utf8(body).unwrap())
+        .unwrap();
+    assert_eq!(xml.matches("<w:t").count(), 1, "{xml}");
+    assert!(xml.contains("<w:i/>") && !xml.contains("<w:b/>"), "{xml}");
+    assert!(xml.contains(">שתי מילים</w:t>"), "{xml}");
+}

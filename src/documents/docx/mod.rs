@@ -17,9 +17,10 @@
 //!
 //! [`write_translated`] gives paragraph `i` of [`read`] the text `translated[i]`:
 //!
-//! - The text goes into the paragraph's first text run that is neither in a hyperlink nor a
-//!   field result (if every text run is, the first one: a paragraph that is all link stays
-//!   a link), keeping that run's `w:rPr` (bold, italic, font, size…). Tabs in the text become
+//! - The text goes into the paragraph's run that held most of its text outside hyperlinks
+//!   and field results (the first on a tie; if every text run is in one, the first run: a
+//!   paragraph that is all link stays a link), keeping that run's `w:rPr` (bold, italic,
+//!   font, size…): the paragraph takes its dominant formatting. Tabs in the text become
 //!   `w:tab`, line breaks `w:br`; the text is escaped and characters XML 1.0 forbids are
 //!   dropped, so a translation cannot inject markup.
 //! - The paragraph's other text runs lose their text: a run that holds only properties and

@@ -335,11 +335,20 @@ pub fn paragraph_edits(
         edits,
     );
 
-    // The run that takes the text: the first outside links and field results, if any.
+    // The run that takes the text, and so gives the paragraph its formatting: the one
+    // that held most of the text outside links and field results (the first on a tie),
+    // else the first.
+    let text_len = |r: &super::parse::RunLayout| r.texts.iter().map(|t| t.len()).sum::<usize>();
     let Some(target) = layout
         .runs
         .iter()
-        .position(|r| !r.in_link && !r.in_field)
+        .enumerate()
+        .filter(|(_, r)| !r.in_link && !r.in_field)
+        .fold(None, |best: Option<(usize, usize)>, (i, r)| match best {
+            Some((_, len)) if len >= text_len(r) => best,
+            _ => Some((i, text_len(r))),
+        })
+        .map(|(i, _)| i)
         .or((!layout.runs.is_empty()).then_some(0))
     else {
         return;
