@@ -903,6 +903,21 @@ def chromium_pdf(html_path, pdf_path, workdir):
     shutil.rmtree(udd, ignore_errors=True)
 
 
+def make_columns_pdf(out, workdir, s, paras, meta, manifest):
+    """A two-column page (CSS columns) printed by Chromium: columns read in the page's
+    direction, right column first for Hebrew."""
+    page = make_html(s, paras, meta, boilerplate=False)
+    page = page.replace("</head>", "<style>article{column-count:2;column-gap:3em}</style>\n</head>", 1)
+    src = os.path.join(workdir, f"{s}.columns.html")
+    open(src, "w", encoding="utf-8").write(page)
+    pdf = os.path.join(out, f"{s}.chromium-columns.pdf")
+    chromium_pdf(src, pdf, workdir)
+    order, how = stream_order(pdf, paras)
+    add(manifest, f"{s}.chromium-columns.pdf", s, "chromium", "pdf", order,
+        "Chromium print-to-pdf of the page set in two CSS columns (column-count: 2); "
+        f"{how}")
+
+
 def ghostscript(src, dst, *extra):
     run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pdfwrite", "-dOmitInfoDate",
          "-dOmitID", "-dOmitXMP", *extra,
@@ -1163,6 +1178,8 @@ def main():
             add(manifest, f"{s}.chromium.pdf", s, "chromium", "pdf", order,
                 "Chromium headless --print-to-pdf of the page without its boilerplate"
                 f" (.print.html, not kept); {how}")
+            if s in ("he_wiki", "en_news"):
+                make_columns_pdf(out, workdir, s, paras, meta, manifest)
             rpdf = os.path.join(out, f"{s}.reportlab.pdf")
             make_reportlab(rpdf, paras, meta, image_png=img)
             order, how = stream_order(rpdf, paras)

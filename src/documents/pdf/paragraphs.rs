@@ -128,6 +128,8 @@ struct Draft<'a> {
     bullet: bool,
     /// Its first line's first unit is a bullet glyph to drop.
     strip_glyph: bool,
+    /// Where in `lines` its current column (or page) starts: indentation is measured there.
+    column_from: usize,
 }
 
 /// Builds the paragraphs of a document from its pages' lines.
@@ -168,9 +170,14 @@ pub fn paragraphs(pages: &[PageLines]) -> Vec<Paragraph> {
                     lines: Vec::new(),
                     bullet,
                     strip_glyph: glyph,
+                    column_from: 0,
                 });
             }
             if let Some(d) = drafts.last_mut() {
+                let jumped = prev.is_none_or(|p| p.y - line.y < -2.0 * p.size.max(line.size));
+                if !new && jumped {
+                    d.column_from = d.lines.len();
+                }
                 d.lines.push(line);
             }
             prev = Some(line);
@@ -188,6 +195,10 @@ pub fn paragraphs(pages: &[PageLines]) -> Vec<Paragraph> {
 fn breaks(prev: &Segment, cur: &Segment, draft: &Draft, pitch: f32, body: f32) -> bool {
     let size = prev.size.max(cur.size);
     let dy = prev.y - cur.y;
+    if dy < -2.0 * size {
+        // Up to the top of the next column: as at a page break.
+        return !runs_on(draft, cur, body);
+    }
     if dy < 0.5 * size || dy > (pitch + 0.3) * size {
         return true;
     }
@@ -202,26 +213,23 @@ fn breaks(prev: &Segment, cur: &Segment, draft: &Draft, pitch: f32, body: f32) -
         return true;
     }
     let rtl = rtl_line(cur);
+    let column = draft.lines.get(draft.column_from..).unwrap_or_default();
     let indent = if rtl {
-        let right = draft
-            .lines
+        let right = column
             .iter()
             .map(|s| s.x1)
             .fold(f32::NEG_INFINITY, f32::max);
         right - cur.x1
     } else {
-        let left = draft
-            .lines
-            .iter()
-            .map(|s| s.x0)
-            .fold(f32::INFINITY, f32::min);
+        let left = column.iter().map(|s| s.x0).fold(f32::INFINITY, f32::min);
         cur.x0 - left
     };
-    indent > 1.0 * cur.size && draft.lines.len() >= 2
+    indent > 1.0 * cur.size && column.len() >= 2
 }
 
-/// Whether `first`, a page's first line, goes on with `draft`, the previous page's last
-/// paragraph: body text of the same size after a line that ends no sentence.
+/// Whether `first`, a page's or a column's first line, goes on with `draft`, the previous
+/// page's or column's last paragraph: body text of the same size after a line that ends
+/// no sentence.
 fn runs_on(draft: &Draft, first: &Segment, body: f32) -> bool {
     let Some(last) = draft.lines.last() else {
         return false;
