@@ -528,3 +528,30 @@ fn a_translated_paragraph_takes_the_formatting_of_most_of_its_text() {
     assert!(xml.contains("<w:i/>") && !xml.contains("<w:b/>"), "{xml}");
     assert!(xml.contains(">שתי מילים</w:t>"), "{xml}");
 }
+
+#[test]
+fn ten_thousand_paragraphs_read_and_write_back_whole() {
+    let body: String = (0..10_000)
+        .map(|i| {
+            format!(
+                "<w:p><w:pPr><w:bidi/></w:pPr><w:r><w:rPr><w:b/></w:rPr><w:t>פסקה</w:t></w:r><w:r><w:t xml:space=\"preserve\"> מספר {i}</w:t></w:r></w:p>"
+            )
+        })
+        .collect();
+    let docx = zip_of(
+        &minimal_docx_entries(&body),
+        zip::CompressionMethod::Deflated,
+    );
+    let paragraphs = docx::read(&docx).unwrap();
+    assert_eq!(paragraphs.len(), 10_000);
+    assert_eq!(paragraphs[9_999].text, "פסקה מספר 9999");
+    assert!(paragraphs.iter().all(|p| p.direction == Direction::Rtl));
+    let translated: Vec<String> = (0..10_000)
+        .map(|i| format!("Paragraph number {i}"))
+        .collect();
+    let out = docx::write_translated(&docx, &translated, Direction::Ltr, "en").unwrap();
+    let again = docx::read(&out).unwrap();
+    let texts: Vec<&str> = again.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(texts, translated);
+    assert!(again.iter().all(|p| p.direction == Direction::Ltr));
+}
