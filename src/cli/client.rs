@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sofer::documents::{self, Format};
 use sofer::retrieval::read_documents_with;
 use sofer::service::pb;
 use sofer::service::pb::corpus_service_client::CorpusServiceClient;
@@ -49,10 +50,14 @@ pub enum ClientCommand {
         #[command(flatten)]
         task: TaskFlags,
     },
-    /// Translate a document (streamed).
+    /// Translate a document: a DOCX, ODT, PDF or HTML file is sent as it is.
     Translate {
         #[command(flatten)]
         task: TaskFlags,
+        /// Write the translation to FILE: the rebuilt DOCX or HTML file the server returns
+        /// when FILE has the input's extension, the translated text otherwise.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Classify a document.
     Classify {
@@ -213,9 +218,18 @@ async fn call(command: ClientCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ClientCommand::Translate { task } => {
+        ClientCommand::Translate { task, output } => {
+            let input = super::read_input(task.input.as_deref())?;
+            let format = input.document.format;
+            let (text, content, media_type) = if format == Format::Text {
+                (input.text, Vec::new(), String::new())
+            } else {
+                (String::new(), input.bytes, format.media_type().to_string())
+            };
             let request = pb::TranslateRequest {
-                text: super::read_document(task.input.as_deref())?,
+                text,
+                content,
+                media_type,
                 target_language: task.target()?,
                 collection: task.collection.clone().unwrap_or_default(),
                 sampling: task.sampling(),
@@ -227,7 +241,25 @@ async fn call(command: ClientCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            println!("{}", response.translation);
+            match output {
+                Some(path) => {
+                    let wanted = documents::from_extension(&path.display().to_string());
+                    let rebuilt = !response.content.is_empty() && wanted == Some(format);
+                    if wanted.is_some_and(|w| w != Format::Text) && !rebuilt {
+                        anyhow::bail!(
+                            "--output {}: the server rebuilds DOCX and HTML inputs in their own format; give a .txt output",
+                            path.display()
+                        );
+                    }
+                    let bytes = if rebuilt {
+                        response.content
+                    } else {
+                        response.translation.into_bytes()
+                    };
+                    super::output::write_whole(&path, &bytes)?;
+                }
+                None => println!("{}", response.translation),
+            }
             Ok(())
         }
         ClientCommand::Classify {

@@ -45,12 +45,18 @@ pub fn write_translation(
             }
         );
     };
+    write_whole(path, &bytes)
+}
+
+/// Writes `bytes` to `path` by way of `path.partial` and a rename: `path` is there whole or
+/// not at all.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let partial = path.with_extension(format!(
         "{}.partial",
         path.extension()
             .map_or_else(String::new, |e| e.to_string_lossy().into_owned())
     ));
-    std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("writing {name}"))?;
+    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
