@@ -52,14 +52,23 @@ async fn files_in_content_are_read_translated_back_and_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("wiki.en.docx");
     let client = std::process::Command::new(env!("CARGO_BIN_EXE_sofer"))
-        .args(["client", "translate", "--server", &format!("http://{}", server.addr)])
+        .args([
+            "client",
+            "translate",
+            "--server",
+            &format!("http://{}", server.addr),
+        ])
         .arg(fixtures::dir().join("he_wiki.libreoffice.docx"))
         .args(["--max-tokens", "3", "--output"])
         .arg(&out)
         .env_remove("SOFER_SERVER")
         .output()
         .unwrap();
-    assert!(client.status.success(), "{}", String::from_utf8_lossy(&client.stderr));
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
     let rebuilt = documents::read(&std::fs::read(&out).unwrap(), Some(Format::Docx)).unwrap();
     assert_eq!(rebuilt.format, Format::Docx);
 
