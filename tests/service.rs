@@ -195,6 +195,35 @@ async fn every_rpc_works_end_to_end_with_health_reflection_and_metrics() {
     let votes: u32 = classified.tally.iter().map(|l| l.votes).sum();
     assert_eq!(votes + classified.abstentions, 5);
     assert_eq!(classified.examples, 1);
+    assert_eq!(classified.method, pb::ClassifyMethod::Vote as i32);
+
+    // Without votes, short labels are scored: one prefill, nothing sampled.
+    let before = server.counters().await;
+    let scored = documents
+        .classify(pb::ClassifyRequest {
+            text: "הכנסת אישרה את התקציב".into(),
+            labels: labels(&["פוליטיקה", "ספורט"]),
+            ..Default::default()
+        })
+        .await
+        .expect("classify by score")
+        .into_inner();
+    let after = server.counters().await;
+    assert_eq!(scored.method, pb::ClassifyMethod::Score as i32);
+    assert_eq!(after.prefills - before.prefills, 1);
+    assert_eq!(after.generated_tokens, before.generated_tokens);
+    let total: f64 = scored.probabilities.iter().map(|p| p.probability).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{:?}", scored.probabilities);
+    let best = scored
+        .probabilities
+        .iter()
+        .max_by(|a, b| a.probability.total_cmp(&b.probability))
+        .expect("two labels");
+    assert_eq!(
+        (&scored.label, scored.confidence),
+        (&best.label, best.probability)
+    );
+    assert!(scored.coverage > 0.0 && scored.coverage <= 1.0);
 
     // Model.
     let info = server.counters().await;
@@ -246,7 +275,7 @@ async fn every_rpc_works_end_to_end_with_health_reflection_and_metrics() {
     // Metrics count the calls.
     let page = http_get(&server.metrics, "/metrics").await;
     assert!(
-        page.contains("sofer_requests_total{method=\"Classify\",code=\"Ok\"} 1"),
+        page.contains("sofer_requests_total{method=\"Classify\",code=\"Ok\"} 2"),
         "{page}"
     );
     assert!(
@@ -857,6 +886,29 @@ async fn malformed_and_hostile_requests_get_the_right_code_and_field() {
             result: ok(d.classify(classify(&|r| r.votes = 33)).await),
             code: Code::InvalidArgument,
             field: Some("votes"),
+        },
+        Case {
+            name: "classify: votes with the score method",
+            result: ok(d
+                .classify(classify(&|r| {
+                    r.votes = 3;
+                    r.method = pb::ClassifyMethod::Score as i32;
+                }))
+                .await),
+            code: Code::InvalidArgument,
+            field: Some("votes"),
+        },
+        Case {
+            name: "classify: an unknown method",
+            result: ok(d.classify(classify(&|r| r.method = 9)).await),
+            code: Code::InvalidArgument,
+            field: Some("method"),
+        },
+        Case {
+            name: "classify: threshold 2",
+            result: ok(d.classify(classify(&|r| r.threshold = 2.0)).await),
+            code: Code::InvalidArgument,
+            field: Some("threshold"),
         },
         Case {
             name: "classify: label of 500 chars",

@@ -121,7 +121,7 @@ fn translate_streams_text_that_keeps_the_paragraph_structure() {
 }
 
 #[test]
-fn eval_classify_reports_accuracy_and_one_prefill_per_document_for_each_vote_count() {
+fn eval_classify_reports_score_and_each_vote_count_with_one_prefill_per_document() {
     let m = model();
     let data = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -143,13 +143,70 @@ fn eval_classify_reports_accuracy_and_one_prefill_per_document_for_each_vote_cou
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
-    assert_eq!(runs.len(), 2);
-    for (run, votes) in runs.iter().zip([1, 5]) {
-        assert_eq!(run["votes"], votes);
+    assert_eq!(runs.len(), 3);
+    for (run, (method, votes)) in runs.iter().zip([("score", 0), ("vote", 1), ("vote", 5)]) {
+        assert_eq!(
+            (run["method"].as_str(), run["votes"].as_u64()),
+            (Some(method), Some(votes))
+        );
         assert_eq!(run["examples"], 3);
         assert_eq!(run["prefills"], 3, "one prefill per document: {run}");
         let correct = run["correct"].as_f64().expect("correct");
         assert_eq!(run["accuracy"].as_f64(), Some(correct / 3.0));
+        let brier = run["brier"].as_f64().expect("brier");
+        let ece = run["ece"].as_f64().expect("ece");
+        let f1 = run["macro_f1"].as_f64().expect("macro_f1");
+        assert!(
+            (0.0..=2.0).contains(&brier) && (0.0..=1.0).contains(&ece),
+            "{run}"
+        );
+        assert!((0.0..=1.0).contains(&f1), "{run}");
+    }
+    assert_eq!(runs[0]["completion_tokens"], 0, "score samples nothing");
+    assert_eq!(runs[0]["unlabelled"], 0, "score always names a label");
+}
+
+#[test]
+fn eval_classify_runs_the_hebrew_sentiment_set_and_names_bad_data() {
+    let m = model();
+    let out = sofer(
+        &[
+            "eval",
+            "classify",
+            "--data",
+            "hebrew-sentiment",
+            "--model",
+            &m,
+            "--method",
+            "score",
+            "--limit",
+            "2",
+            "--json",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let run: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one run");
+    assert_eq!(
+        (run["method"].as_str(), run["examples"].as_u64()),
+        (Some("score"), Some(2))
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n").unwrap();
+    for (data, says) in [
+        (empty.to_str().unwrap(), "no examples"),
+        ("no-such-set", "not a data set name"),
+    ] {
+        let out = sofer(&["eval", "classify", "--data", data, "--model", &m], "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(says),
+            "{data}: {stderr}"
+        );
     }
 }
 

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::tasks::{
-    ClassifyRequest, GlossaryEntry, LabelSpec, SamplingRequest, SummarizeRequest, TaskError,
-    TranslateRequest,
+    ClassifyMethod, ClassifyRequest, GlossaryEntry, LabelSpec, SamplingRequest, SummarizeRequest,
+    TaskError, TranslateRequest,
 };
 
 /// The task a job runs.
@@ -62,9 +62,15 @@ pub struct TaskOptions {
     /// classify: several labels may be chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_label: Option<bool>,
+    /// classify: `score` or `vote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<ClassifyMethod>,
     /// classify: samples to vote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub votes: Option<usize>,
+    /// classify, multi-label score: the least probability of a chosen label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     /// translate: candidates per paragraph.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<usize>,
@@ -128,7 +134,9 @@ impl TaskOptions {
         pick!(
             labels,
             multi_label,
+            method,
             votes,
+            threshold,
             candidates,
             temperature,
             max_tokens,
@@ -197,7 +205,9 @@ impl TaskOptions {
                 })
                 .collect(),
             multi_label: self.multi_label.unwrap_or(false),
+            method: self.method,
             votes: self.votes,
+            threshold: self.threshold,
             sampling: self.sampling(),
             language: None,
             collection: self.collection.clone(),

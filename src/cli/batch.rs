@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use sofer::batch::{self, BatchJob, BatchTask, Input, JobIdentity, OutputFile, Shard, TaskOptions};
 use sofer::tasks::glossary::parse_tsv;
-use sofer::tasks::TaskRuntime;
+use sofer::tasks::{ClassifyMethod, TaskRuntime};
 
 use super::index::IndexDir;
 use super::ModelArgs;
@@ -52,9 +52,16 @@ pub struct BatchArgs {
     /// classify: a document may get several labels.
     #[arg(long)]
     multi_label: bool,
+    /// classify: score or vote [default: vote when --votes is given, else score for labels
+    /// of at most 16 tokens].
+    #[arg(long)]
+    method: Option<ClassifyMethod>,
     /// classify: samples to vote (1 to 32) [default: 5].
     #[arg(long)]
     votes: Option<usize>,
+    /// classify, multi-label score: the least probability of a chosen label [default: 0.3].
+    #[arg(long)]
+    threshold: Option<f64>,
     /// translate: candidates per paragraph.
     #[arg(long)]
     candidates: Option<usize>,
@@ -106,7 +113,9 @@ impl BatchArgs {
         Ok(TaskOptions {
             labels: self.labels.clone(),
             multi_label: self.multi_label.then_some(true),
+            method: self.method,
             votes: self.votes,
+            threshold: self.threshold,
             candidates: self.candidates,
             temperature: self.temperature,
             seed: self.seed,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use sofer::tasks::glossary::parse_tsv;
 use sofer::tasks::{
-    self, ClassifyRequest, Event, LabelSpec, SamplingRequest, SummarizeRequest, TaskRuntime,
-    TranslateRequest,
+    self, ClassifyMethod, ClassifyRequest, Event, LabelSpec, SamplingRequest, SummarizeRequest,
+    TaskRuntime, TranslateRequest,
 };
 use sofer::text::bidi;
 
@@ -97,12 +97,19 @@ pub struct ClassifyArgs {
     /// The labels, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     labels: Vec<String>,
+    /// score (each label's exact probability, one prefill) or vote (k samples) [default:
+    /// vote when --votes is given, else score for labels of at most 16 tokens].
+    #[arg(long)]
+    method: Option<ClassifyMethod>,
     /// Samples to vote (1 to 32) [default: 5].
     #[arg(long)]
     votes: Option<usize>,
     /// A document may get several labels.
     #[arg(long)]
     multi_label: bool,
+    /// Multi-label score: the least probability of a chosen label [default: 0.3].
+    #[arg(long)]
+    threshold: Option<f64>,
 }
 
 impl TaskArgs {
@@ -293,7 +300,9 @@ pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
             })
             .collect(),
         multi_label: args.multi_label,
+        method: args.method,
         votes: args.votes,
+        threshold: args.threshold,
         sampling: args.task.sampling(),
         language: None,
         collection: args.task.collection.clone(),
@@ -308,12 +317,29 @@ pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
         } else {
             result.labels.join(",")
         };
-        let votes = result.tally.samples;
-        let won = (result.confidence * votes as f64).round() as usize;
-        println!(
-            "{labels}\t{:.2}\t({won}/{votes} votes, {} abstentions)",
-            result.confidence, result.abstentions
-        );
+        match result.method {
+            ClassifyMethod::Score => {
+                let all: Vec<String> = result
+                    .probabilities
+                    .iter()
+                    .map(|p| format!("{} {:.3}", p.label, p.probability))
+                    .collect();
+                println!(
+                    "{labels}\t{:.2}\t({}; coverage {:.3})",
+                    result.confidence,
+                    all.join(", "),
+                    result.coverage
+                );
+            }
+            ClassifyMethod::Vote => {
+                let votes = result.tally.samples;
+                let won = (result.confidence * votes as f64).round() as usize;
+                println!(
+                    "{labels}\t{:.2}\t({won}/{votes} votes, {} abstentions)",
+                    result.confidence, result.abstentions
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::error::{EngineError, Result};
 use super::model::{KvCache, Model};
 use super::sampler::{sample, Rng, SamplingParams};
+use super::score::ContinuationScores;
 use super::stream::TextStream;
 use super::tokenizer::Tokenizer;
 
@@ -138,6 +139,21 @@ pub trait Generator {
         n: usize,
         sink: &mut Sink<'_>,
     ) -> Result<Vec<Completion>>;
+
+    /// The log-probability of each continuation after `prompt` at `temperature`, from one
+    /// prefill (see [`super::score`]). Generators that cannot score say so.
+    fn score(
+        &self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+        temperature: f32,
+        sink: &mut Sink<'_>,
+    ) -> Result<ContinuationScores> {
+        let _ = (prompt, continuations, temperature, sink);
+        Err(EngineError::InvalidParameter(
+            "this generator cannot score continuations; use the vote method".into(),
+        ))
+    }
 }
 
 struct SampleState {

@@ -15,6 +15,7 @@ use super::generate::{
 use super::gguf::{tensor_bytes, GgufFile};
 use super::model::expert_usage::ExpertUsageSnapshot;
 use super::model::{ExpertLayout, Model, WeightKernels};
+use super::score::{self, ContinuationScores};
 use super::tokenizer::Tokenizer;
 
 /// Tensors of one storage type in a file.
@@ -251,6 +252,23 @@ impl Generator for Engine {
     ) -> Result<Vec<Completion>> {
         self.generate_n_timed(prompt, params, n, sink)
             .map(|(c, _)| c)
+    }
+
+    fn score(
+        &self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+        temperature: f32,
+        sink: &mut Sink<'_>,
+    ) -> Result<ContinuationScores> {
+        score::score_continuations(
+            &self.model,
+            prompt,
+            continuations,
+            temperature,
+            sink,
+            &self.counters,
+        )
     }
 }
 

@@ -7,8 +7,8 @@ use super::status::{bad_request, ApiResult};
 use crate::documents::Format;
 use crate::retrieval::{Document, Hit};
 use crate::tasks::{
-    Classification, ClassifyRequest, GlossaryEntry, LabelSpec, SamplingRequest, SummarizeRequest,
-    Summary, TranslateRequest, Translation, Usage,
+    Classification, ClassifyMethod, ClassifyRequest, GlossaryEntry, LabelSpec, SamplingRequest,
+    SummarizeRequest, Summary, TranslateRequest, Translation, Usage,
 };
 use crate::text;
 
@@ -149,11 +149,22 @@ pub fn classify_request(req: pb::ClassifyRequest) -> ApiResult<ClassifyRequest> 
             })
             .collect(),
         multi_label: req.multi_label,
+        method: classify_method(req.method)?,
         votes: zero_none(req.votes),
+        threshold: (req.threshold != 0.0).then_some(req.threshold),
         sampling: sampling(req.sampling),
         language: language("instruction_language", req.instruction_language)?.map(String::from),
         collection: non_empty(req.collection),
     })
+}
+
+fn classify_method(value: i32) -> ApiResult<Option<ClassifyMethod>> {
+    match pb::ClassifyMethod::try_from(value) {
+        Ok(pb::ClassifyMethod::Unspecified) => Ok(None),
+        Ok(pb::ClassifyMethod::Score) => Ok(Some(ClassifyMethod::Score)),
+        Ok(pb::ClassifyMethod::Vote) => Ok(Some(ClassifyMethod::Vote)),
+        Err(_) => Err(bad_request("method", format!("unknown method {value}"))),
+    }
 }
 
 /// The API's usage of a task's.
@@ -238,6 +249,20 @@ pub fn classify_response(c: Classification) -> pb::ClassifyResponse {
             .collect(),
         abstentions: c.abstentions as u32,
         answers: c.answers,
+        method: match c.method {
+            ClassifyMethod::Score => pb::ClassifyMethod::Score,
+            ClassifyMethod::Vote => pb::ClassifyMethod::Vote,
+        } as i32,
+        probabilities: c
+            .probabilities
+            .into_iter()
+            .map(|p| pb::LabelProbability {
+                label: p.label,
+                probability: p.probability,
+                logprob: p.logprob,
+            })
+            .collect(),
+        coverage: c.coverage,
         truncated: c.truncated,
         examples: c.examples as u32,
         usage: Some(usage(&c.usage)),

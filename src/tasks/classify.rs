@@ -1,5 +1,6 @@
-//! Classify: k votes sampled from one prefill, read by [`LabelMatcher`], tallied by
-//! [`VoteTally`]; the label is the majority, its confidence the vote share.
+//! Classify, two ways from one prompt: `score` computes each label's exact probability
+//! from one prefill ([`LabelContinuations`]); `vote` samples k answers from one prefill,
+//! reads them with [`LabelMatcher`] and tallies them ([`VoteTally`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -9,6 +10,7 @@ use serde_json::json;
 use super::answer::LabelMatcher;
 use super::context::{Event, Output, Stopwatch, TaskContext, TokenizerCounter, Usage};
 use super::error::{Result, TaskError};
+use super::label_score::{LabelContinuations, LabelProbability, MAX_SCORED_LABEL_TOKENS};
 use super::validate::{self, SamplingRequest, ValidSampling, SAMPLES};
 use super::vote::VoteTally;
 use crate::engine::GenerationParams;
@@ -24,6 +26,30 @@ pub const DEFAULT_VOTES: usize = 5;
 pub const DEFAULT_TEMPERATURE: f32 = 0.7;
 /// Labelled examples retrieved for few-shot prompts.
 const EXAMPLES: usize = 4;
+/// Multi-label scoring chooses every label at least this probable when none is given.
+pub const DEFAULT_THRESHOLD: f64 = 0.3;
+
+/// How a label is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifyMethod {
+    /// Each label's exact probability under the model, from one prefill.
+    Score,
+    /// k sampled answers, majority vote.
+    Vote,
+}
+
+impl std::str::FromStr for ClassifyMethod {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "score" => Ok(Self::Score),
+            "vote" => Ok(Self::Vote),
+            other => Err(format!("unknown method `{other}` (score or vote)")),
+        }
+    }
+}
 
 /// One label a document may get.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -43,9 +69,15 @@ pub struct ClassifyRequest {
     pub labels: Vec<LabelSpec>,
     /// Whether a document may get several labels.
     pub multi_label: bool,
-    /// Samples to vote (1 to 32, default 5).
+    /// `score` or `vote`; default: `vote` when `votes` is given, else `score` when every
+    /// label is at most 16 tokens, else `vote`.
+    pub method: Option<ClassifyMethod>,
+    /// Samples to vote (1 to 32, default 5); `vote` only.
     pub votes: Option<usize>,
-    /// Temperature (default 0.7, greedy for one vote), seed, output budget.
+    /// Multi-label `score`: the least probability a chosen label has (0 to 1, default 0.3).
+    pub threshold: Option<f64>,
+    /// Temperature (votes: default 0.7, greedy for one vote; score: default 1, the model's
+    /// own distribution), seed, output budget.
     pub sampling: SamplingRequest,
     /// Language of the instructions, "he" or "en" (default: the document's).
     pub language: Option<String>,
@@ -62,8 +94,14 @@ pub struct ValidClassifyRequest {
     pub labels: Vec<LabelSpec>,
     /// Whether several labels may be chosen.
     pub multi_label: bool,
+    /// The method asked for; `None` picks by the labels' lengths.
+    pub method: Option<ClassifyMethod>,
     /// Samples to vote.
     pub votes: usize,
+    /// Multi-label `score`: the least probability of a chosen label.
+    pub threshold: f64,
+    /// The temperature labels are scored at.
+    pub score_temperature: f32,
     /// Sampler settings and output budget.
     pub sampling: ValidSampling,
     /// Instruction language, when given.
@@ -121,6 +159,28 @@ impl ClassifyRequest {
             }
             labels.push(LabelSpec { name, description });
         }
+        let method = match (self.method, self.votes) {
+            (Some(ClassifyMethod::Score), Some(_)) => {
+                return Err(TaskError::invalid(
+                    "votes",
+                    "applies only to the vote method (the score method asked for)",
+                ))
+            }
+            (None, Some(_)) => Some(ClassifyMethod::Vote),
+            (method, _) => method,
+        };
+        let threshold = self.threshold.unwrap_or(DEFAULT_THRESHOLD);
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(TaskError::invalid(
+                "threshold",
+                format!("must be above 0 and at most 1, got {threshold}"),
+            ));
+        }
+        let score_temperature = self
+            .sampling
+            .temperature
+            .filter(|&t| t > 0.0)
+            .unwrap_or(1.0);
         let votes = validate::in_range("votes", self.votes.unwrap_or(DEFAULT_VOTES), &SAMPLES)?;
         let default_temperature = if votes == 1 { 0.0 } else { DEFAULT_TEMPERATURE };
         let sampling = self.sampling.validate(default_temperature)?;
@@ -133,7 +193,10 @@ impl ClassifyRequest {
             text: self.text,
             labels,
             multi_label: self.multi_label,
+            method,
             votes,
+            threshold,
+            score_temperature,
             sampling,
             language,
             collection,
@@ -152,18 +215,28 @@ pub(crate) fn collection(field: &str, name: Option<String>) -> Result<Option<Str
 /// The outcome of a classification.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
+    /// The method that chose.
+    pub method: ClassifyMethod,
     /// The winning label (single-label), or the first chosen one (multi-label); `None`
-    /// when every vote abstained or, multi-label, no label won a majority.
+    /// when every vote abstained or, multi-label, no label won a majority (vote) or
+    /// reached the threshold (score).
     pub label: Option<String>,
-    /// Every chosen label: the winner, or (multi-label) those named by over half the votes.
+    /// Every chosen label: the winner, or (multi-label) those named by over half the votes
+    /// (vote) or at least as probable as the threshold (score).
     pub labels: Vec<String>,
-    /// The vote share of the winner (multi-label: the least share among those chosen).
+    /// The winner's probability (score) or vote share (vote); multi-label: the least
+    /// among those chosen.
     pub confidence: f64,
-    /// Votes per label and abstentions.
+    /// Score: every label's probability, in request order (empty for vote).
+    pub probabilities: Vec<LabelProbability>,
+    /// Score: the model's probability of answering with one of the labels at all; vote:
+    /// the share of votes that named a label.
+    pub coverage: f64,
+    /// Votes per label and abstentions (vote; no samples for score).
     pub tally: VoteTally,
     /// Votes whose answer named no label.
     pub abstentions: usize,
-    /// The raw answer of every vote, in sample order.
+    /// The raw answer of every vote, in sample order (empty for score).
     pub answers: Vec<String>,
     /// Whether the document was cut to fit the context.
     pub truncated: bool,
@@ -173,7 +246,8 @@ pub struct Classification {
     pub usage: Usage,
 }
 
-/// Classifies `req.text`: one prompt, `req.votes` samples from one prefill, majority vote.
+/// Classifies `req.text`: one prompt, then the labels scored or `req.votes` samples voted,
+/// from one prefill either way.
 pub fn classify(
     ctx: &TaskContext<'_>,
     req: &ValidClassifyRequest,
@@ -237,14 +311,104 @@ pub fn classify(
     }) {
         return Err(crate::engine::EngineError::Cancelled.into());
     }
-    let params = GenerationParams {
-        sampling: req.sampling.params.clone(),
-        max_tokens,
-        stop: Vec::new(),
-        ignore_eos: false,
+    let answer = ctx
+        .answer(PromptKind::Classify, lang, &vars(document))?
+        .unwrap_or_default();
+    let scored = match req.method {
+        Some(ClassifyMethod::Vote) => None,
+        _ => Some(LabelContinuations::new(ctx.tokenizer, &answer, &names)?),
     };
-    let completions = ctx.generate(&prompt, &params, req.votes, false, output, &mut usage)?;
-    let answers: Vec<String> = completions.into_iter().map(|c| c.text).collect();
+    let scorable =
+        |c: &LabelContinuations| c.unscorable.is_empty() && c.longest() <= MAX_SCORED_LABEL_TOKENS;
+    let scored = match (req.method, scored) {
+        (None, Some(c)) if !scorable(&c) => None,
+        (_, scored) => scored,
+    };
+    let mut outcome = match scored {
+        Some(c) => {
+            if let Some(&i) = c.unscorable.first() {
+                return Err(TaskError::invalid(
+                    format!("labels[{i}].name"),
+                    format!(
+                        "`{}` merges with the answer prefix `{answer}` into other tokens and \
+                         cannot be scored; use the vote method",
+                        names[i]
+                    ),
+                ));
+            }
+            let scores = ctx.score(&prompt, &c.ids, req.score_temperature, output, &mut usage)?;
+            by_score(req, &names, &c, &scores.logprobs)
+        }
+        None => {
+            let params = GenerationParams {
+                sampling: req.sampling.params.clone(),
+                max_tokens,
+                stop: Vec::new(),
+                ignore_eos: false,
+            };
+            let completions =
+                ctx.generate(&prompt, &params, req.votes, false, output, &mut usage)?;
+            let answers: Vec<String> = completions.into_iter().map(|c| c.text).collect();
+            by_vote(req, &names, &matcher, answers)
+        }
+    };
+    usage.ms = clock.ms();
+    outcome.truncated = truncated;
+    outcome.examples = examples.len();
+    outcome.usage = usage;
+    Ok(outcome)
+}
+
+/// The labels at least as probable as the threshold (multi-label) or the most probable one.
+fn by_score(
+    req: &ValidClassifyRequest,
+    names: &[&str],
+    continuations: &LabelContinuations,
+    logprobs: &[f64],
+) -> Classification {
+    let (probabilities, coverage) = continuations.distribution(names, logprobs);
+    let chosen: Vec<&LabelProbability> = if req.multi_label {
+        probabilities
+            .iter()
+            .filter(|p| p.probability >= req.threshold)
+            .collect()
+    } else {
+        probabilities
+            .iter()
+            .fold(None, |best: Option<&LabelProbability>, p| match best {
+                Some(b) if b.probability >= p.probability => Some(b),
+                _ => Some(p),
+            })
+            .into_iter()
+            .collect()
+    };
+    let confidence = chosen
+        .iter()
+        .map(|p| p.probability)
+        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.min(s))));
+    Classification {
+        method: ClassifyMethod::Score,
+        label: chosen.first().map(|p| p.label.clone()),
+        labels: chosen.iter().map(|p| p.label.clone()).collect(),
+        confidence: confidence.unwrap_or(0.0),
+        coverage,
+        tally: VoteTally::multi(names, &[]),
+        abstentions: 0,
+        answers: Vec::new(),
+        probabilities,
+        truncated: false,
+        examples: 0,
+        usage: Usage::default(),
+    }
+}
+
+/// The majority of the votes' answers.
+fn by_vote(
+    req: &ValidClassifyRequest,
+    names: &[&str],
+    matcher: &LabelMatcher,
+    answers: Vec<String>,
+) -> Classification {
     let choices: Vec<BTreeSet<usize>> = answers
         .iter()
         .map(|a| {
@@ -255,7 +419,7 @@ pub fn classify(
             }
         })
         .collect();
-    let tally = VoteTally::multi(&names, &choices);
+    let tally = VoteTally::multi(names, &choices);
     let chosen: Vec<(String, f64)> = if req.multi_label {
         tally
             .majority()
@@ -273,18 +437,25 @@ pub fn classify(
         .iter()
         .map(|c| c.1)
         .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.min(s))));
-    usage.ms = clock.ms();
-    Ok(Classification {
+    let coverage = if tally.samples == 0 {
+        0.0
+    } else {
+        1.0 - tally.abstentions as f64 / tally.samples as f64
+    };
+    Classification {
+        method: ClassifyMethod::Vote,
         label: chosen.first().map(|c| c.0.clone()),
         labels: chosen.into_iter().map(|c| c.0).collect(),
         confidence: confidence.unwrap_or(0.0),
+        probabilities: Vec::new(),
+        coverage,
         abstentions: tally.abstentions,
         tally,
         answers,
-        truncated,
-        examples: examples.len(),
-        usage,
-    })
+        truncated: false,
+        examples: 0,
+        usage: Usage::default(),
+    }
 }
 
 /// Few-shot examples from the labelled collection: passages similar to the document whose

@@ -15,6 +15,7 @@ fn request(names: &[&str]) -> ClassifyRequest {
     ClassifyRequest {
         text: "The film was wonderful.".into(),
         labels: labels(names),
+        method: Some(ClassifyMethod::Vote),
         ..Default::default()
     }
 }
@@ -189,4 +190,51 @@ fn few_shot_examples_are_labelled_documents_of_a_real_index() {
         !prompt.contains("surprise") && !prompt.contains("rude"),
         "{prompt}"
     );
+}
+
+#[test]
+fn votes_pick_the_vote_method_and_score_rejects_them() {
+    let auto = ClassifyRequest {
+        method: None,
+        ..request(&["a", "b"])
+    };
+    assert_eq!(auto.clone().validate().unwrap().method, None);
+    let voted = ClassifyRequest {
+        votes: Some(3),
+        ..auto.clone()
+    };
+    assert_eq!(voted.validate().unwrap().method, Some(ClassifyMethod::Vote));
+    let both = ClassifyRequest {
+        method: Some(ClassifyMethod::Score),
+        votes: Some(3),
+        ..auto.clone()
+    };
+    assert_eq!(both.validate().unwrap_err().field(), Some("votes"));
+    for threshold in [0.0, -0.1, 1.5, f64::NAN] {
+        let req = ClassifyRequest {
+            threshold: Some(threshold),
+            ..auto.clone()
+        };
+        assert_eq!(req.validate().unwrap_err().field(), Some("threshold"));
+    }
+    let scored = auto.validate().unwrap();
+    assert_eq!((scored.score_temperature, scored.threshold), (1.0, 0.3));
+    assert_eq!("Score".parse::<ClassifyMethod>(), Ok(ClassifyMethod::Score));
+    assert!("ballot".parse::<ClassifyMethod>().is_err());
+}
+
+#[test]
+fn a_generator_that_cannot_score_is_an_error_not_a_silent_vote() {
+    let fx = Fixture::load();
+    let generator = Scripted::new(|_, _, _| "positive".to_string());
+    let ctx = fx.context(&generator, 4096);
+    let req = ClassifyRequest {
+        method: Some(ClassifyMethod::Score),
+        ..request(&["positive", "negative"])
+    }
+    .validate()
+    .unwrap();
+    let err = classify(&ctx, &req, &mut |_| true).unwrap_err();
+    assert!(err.to_string().contains("vote method"), "{err}");
+    assert!(generator.calls.borrow().is_empty(), "nothing was sampled");
 }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::error::{Result, TaskError};
 use crate::engine::generate::Step;
 use crate::engine::tokenizer::Tokenizer;
-use crate::engine::{Completion, GenerationParams, Generator};
-use crate::prompt::{ChatFormat, EncodeOptions, Language, PromptKind, PromptSet};
+use crate::engine::{Completion, ContinuationScores, GenerationParams, Generator};
+use crate::prompt::{ChatFormat, EncodeOptions, Language, PromptKind, PromptSet, Role};
 use crate::retrieval::Retriever;
 use crate::text::{EstimatedTokens, TokenCounter};
 
@@ -107,6 +107,21 @@ impl TaskContext<'_> {
         Ok(rendered.ids)
     }
 
+    /// The answer prefix a task prompt ends with (the template's `answer`, e.g. `Label:`),
+    /// when it has one.
+    pub fn answer<V: Serialize>(
+        &self,
+        kind: PromptKind,
+        lang: Language,
+        vars: &V,
+    ) -> Result<Option<String>> {
+        let messages = self.prompts.render(kind, lang, vars)?;
+        Ok(messages
+            .last()
+            .filter(|m| m.role == Role::Assistant)
+            .map(|m| m.content.clone()))
+    }
+
     /// Fails with [`TaskError::DoesNotFit`] unless `prompt_tokens + max_tokens` fits.
     pub fn check_fits(&self, prompt_tokens: usize, max_tokens: usize, what: &str) -> Result<()> {
         if prompt_tokens + max_tokens > self.context_length {
@@ -145,6 +160,28 @@ impl TaskContext<'_> {
         usage.prompt_tokens += prompt.len();
         usage.completion_tokens += completions.iter().map(|c| c.ids.len()).sum::<usize>();
         Ok(completions)
+    }
+
+    /// The log-probability of each continuation after `prompt` from one prefill, adding
+    /// its cost to `usage`; the prompt's progress goes to `output` so the caller can cancel.
+    pub fn score(
+        &self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+        temperature: f32,
+        output: &mut Output<'_>,
+        usage: &mut Usage,
+    ) -> Result<ContinuationScores> {
+        let mut sink = |step: Step<'_>| match step {
+            Step::Prompt { done, total } => output(Event::Prompt { done, total }),
+            Step::Token(_) => output(Event::Token),
+        };
+        let scores = self
+            .generator
+            .score(prompt, continuations, temperature, &mut sink)?;
+        usage.prefills += 1;
+        usage.prompt_tokens += prompt.len();
+        Ok(scores)
     }
 }
 

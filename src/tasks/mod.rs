@@ -13,6 +13,7 @@ pub mod consensus;
 pub mod context;
 pub mod error;
 pub mod glossary;
+pub mod label_score;
 pub mod plan;
 pub mod runtime;
 pub mod summarize;
@@ -24,11 +25,14 @@ pub mod vote;
 pub(crate) mod testing;
 
 pub use answer::LabelMatcher;
-pub use classify::{classify, Classification, ClassifyRequest, LabelSpec, ValidClassifyRequest};
+pub use classify::{
+    classify, Classification, ClassifyMethod, ClassifyRequest, LabelSpec, ValidClassifyRequest,
+};
 pub use consensus::{mbr, Consensus};
 pub use context::{Event, Output, TaskContext, TokenizerCounter, Usage};
 pub use error::TaskError;
 pub use glossary::{GlossaryEntry, GlossaryViolation};
+pub use label_score::{LabelContinuations, LabelProbability};
 pub use plan::{ChunkPlan, PlannedChunk};
 pub use runtime::TaskRuntime;
 pub use summarize::{

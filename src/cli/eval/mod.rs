@@ -4,6 +4,7 @@
 
 mod chrf;
 mod classify;
+mod metrics;
 mod retrieval;
 mod segmentation;
 
@@ -17,7 +18,7 @@ const EVAL_DATA: &str = "data/eval";
 pub enum EvalCommand {
     /// Corpus chrF of a translation against a reference (sacrebleu's CHRF, exactly).
     Chrf(chrf::ChrfArgs),
-    /// A model's accuracy on labelled sentences with 1 and k votes, and the votes' cost.
+    /// Accuracy, macro-F1 and calibration on labelled sentences by score and by votes.
     Classify(classify::ClassifyEvalArgs),
     /// Sentence-boundary precision/recall/F1 on UD Hebrew, ours vs plain UAX #29.
     Segmentation(segmentation::SegmentationArgs),
