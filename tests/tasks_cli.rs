@@ -275,3 +275,70 @@ fn translate_and_classify_use_memory_and_examples_from_a_real_index() {
     // ex-1 shares words with the document; tm-1 does too but has no labels; ex-2 shares none.
     assert_eq!(v["examples"], 1, "{v}");
 }
+
+#[test]
+fn eval_translate_scores_ntrex_documents_with_each_candidate_count() {
+    let m = model();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let save = dir.path().to_str().expect("utf-8 path");
+    let out = sofer(
+        &[
+            "eval",
+            "translate",
+            "--data",
+            "ntrex",
+            "--model",
+            &m,
+            "--limit",
+            "3",
+            "--max-tokens",
+            "6",
+            "--candidates",
+            "1,2",
+            "--save",
+            save,
+            "--json",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(runs.len(), 2);
+    let refs = std::fs::read_to_string(dir.path().join("ref.txt")).expect("ref.txt");
+    assert_eq!(refs.lines().count(), 3);
+    for (run, k) in runs.iter().zip([1, 2]) {
+        assert_eq!(
+            (run["candidates"].as_u64(), run["sentences"].as_u64()),
+            (Some(k), Some(3))
+        );
+        let chrf = run["chrf"].as_f64().expect("chrf");
+        assert!((0.0..=100.0).contains(&chrf), "{run}");
+        // The corpus score is recomputed from the saved lines by the chrF the repo pins
+        // to sacrebleu (tests/chrf_parity.rs).
+        let hyps = std::fs::read_to_string(dir.path().join(format!("hyp-{k}.txt"))).unwrap();
+        let pairs: Vec<(&str, &str)> = hyps.lines().zip(refs.lines()).collect();
+        assert_eq!(pairs.len(), 3);
+        let again = sofer::tasks::chrf::corpus_chrf(pairs.iter().copied());
+        assert!((again - chrf).abs() < 1e-9, "{again} vs {chrf}");
+        assert_eq!(
+            run["per_document"].as_object().map(|d| d.len()),
+            Some(1),
+            "{run}"
+        );
+        assert!(
+            run["glossary_terms"].as_u64() > Some(0),
+            "NTREX's first sentences name MWPs"
+        );
+        assert!(run["completion_tokens"].as_u64() > Some(0));
+    }
+    let bad = sofer(&["eval", "translate", "--data", "wmt99", "--model", &m], "");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("not a data set name"),
+        "{stderr}"
+    );
+}
