@@ -342,3 +342,78 @@ fn eval_translate_scores_ntrex_documents_with_each_candidate_count() {
         "{stderr}"
     );
 }
+
+#[test]
+fn eval_summarize_scores_against_references_or_reports_the_proxy_without() {
+    let m = model();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("docs.jsonl");
+    std::fs::write(
+        &data,
+        concat!(
+            r#"{"text": "The council approved the new budget on Monday after a long debate.", "summary": "The council approved the budget."}"#,
+            "\n",
+            r#"{"text": "הממשלה אישרה את התקציב החדש ביום שני לאחר דיון ארוך."}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = sofer(
+        &[
+            "eval",
+            "summarize",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            &m,
+            "--length",
+            "10",
+            "--json",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one report");
+    assert_eq!(
+        (r["documents"].as_u64(), r["with_reference"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let chrf = r["chrf"].as_f64().expect("chrF with a reference");
+    let rouge = r["rouge_l"].as_f64().expect("ROUGE-L with a reference");
+    assert!(
+        (0.0..=100.0).contains(&chrf) && (0.0..=1.0).contains(&rouge),
+        "{r}"
+    );
+    assert_eq!(r["length_words"], serde_json::json!([5, 15]));
+    for key in ["length_compliance", "supported_sentences"] {
+        let v = r[key].as_f64().expect(key);
+        assert!((0.0..=1.0).contains(&v), "{key}: {r}");
+    }
+
+    let out = sofer(
+        &[
+            "eval",
+            "summarize",
+            "--data",
+            "he-ud",
+            "--model",
+            &m,
+            "--length",
+            "10",
+            "--limit",
+            "1",
+            "--json",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one report");
+    assert_eq!(
+        (r["documents"].as_u64(), r["chrf"].as_f64()),
+        (Some(1), None)
+    );
+}

@@ -7,6 +7,7 @@ mod classify;
 mod metrics;
 mod retrieval;
 mod segmentation;
+mod summarize;
 mod translate;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ pub enum EvalCommand {
     Classify(classify::ClassifyEvalArgs),
     /// Sentence-boundary precision/recall/F1 on UD Hebrew, ours vs plain UAX #29.
     Segmentation(segmentation::SegmentationArgs),
+    /// Summaries against references (chrF, ROUGE-L), or length and a faithfulness proxy.
+    Summarize(summarize::SummarizeEvalArgs),
     /// Corpus chrF of the model's translations of NTREX news, glossary kept, speed.
     Translate(translate::TranslateEvalArgs),
     /// Question → paragraph retrieval on HeQ: R@1/5/10 and MRR@10, ours vs tantivy's default.
@@ -37,6 +40,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Segmentation(args) => segmentation::run(args),
         EvalCommand::Retrieval(args) => retrieval::run(args),
         EvalCommand::Translate(args) => translate::run(args),
+        EvalCommand::Summarize(args) => summarize::run(args),
     }
 }
 
