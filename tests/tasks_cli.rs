@@ -417,3 +417,36 @@ fn eval_summarize_scores_against_references_or_reports_the_proxy_without() {
         (Some(1), None)
     );
 }
+
+#[test]
+fn a_file_below_q5_warns_once_for_summaries_but_not_for_classify() {
+    let q4 = common::tiny_gguf("q4_k_m").display().to_string();
+    let inspect = sofer(&["model", "inspect", &q4], "");
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(text.contains("Q4_K_M, 5.35 bits per weight"), "{text}");
+    let args = |task: &str, model: &str| -> Vec<String> {
+        let mut a: Vec<String> = [task, "--model", model, "--max-tokens", "2"]
+            .map(String::from)
+            .to_vec();
+        if task == "classify" {
+            a.extend(["--labels", "a,b"].map(String::from));
+        }
+        a
+    };
+    let run = |task: &str, model: &str| {
+        let a = args(task, model);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let out = sofer(&a, "The council approved the budget.");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr)
+            .matches("Q5 is the minimum")
+            .count()
+    };
+    assert_eq!(run("summarize", &q4), 1);
+    assert_eq!(run("classify", &q4), 0);
+    assert_eq!(run("summarize", &model()), 0, "Q8_0 is fine");
+}

@@ -203,6 +203,11 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
         batch::RunCounts::default()
     } else {
         let runtime = args.runtime()?;
+        if args.task != BatchTask::Classify {
+            if let Some(advice) = runtime.engine().info().low_precision_advice() {
+                tracing::warn!("{advice}");
+            }
+        }
         let job = BatchJob {
             runtime: &runtime,
             task: args.task,

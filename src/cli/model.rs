@@ -324,8 +324,9 @@ fn print_info(
     )?;
     writeln!(
         out,
-        "file type:     {}",
-        info.file_type.as_deref().unwrap_or("not recorded")
+        "file type:     {}, {:.2} bits per weight",
+        info.file_type.as_deref().unwrap_or("not recorded"),
+        info.bits_per_weight
     )?;
     for (dtype, share) in &info.quant_mix {
         writeln!(

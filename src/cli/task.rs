@@ -123,6 +123,16 @@ impl TaskArgs {
         )
     }
 
+    /// [`Self::load`], warning once when the file is below 5 bits per weight (summaries
+    /// and translations lose quality there).
+    fn load_for_text(&self) -> anyhow::Result<TaskRuntime> {
+        let runtime = self.load()?;
+        if let Some(advice) = runtime.engine().info().low_precision_advice() {
+            tracing::warn!("{advice}");
+        }
+        Ok(runtime)
+    }
+
     fn read_input(&self) -> anyhow::Result<Input> {
         super::read_input(self.input.as_deref())
     }
@@ -232,7 +242,7 @@ pub fn summarize(args: SummarizeArgs) -> anyhow::Result<()> {
         collection: args.task.collection.clone(),
     }
     .validate()?;
-    let runtime = args.task.load()?;
+    let runtime = args.task.load_for_text()?;
     let ctx = runtime.context();
     run_task(args.task.json, |out| tasks::summarize(&ctx, &req, out))?;
     Ok(())
@@ -261,7 +271,7 @@ pub fn translate(args: TranslateArgs) -> anyhow::Result<()> {
         collection: args.task.collection.clone(),
     }
     .validate()?;
-    let runtime = args.task.load()?;
+    let runtime = args.task.load_for_text()?;
     let ctx = runtime.context();
     let result = match &args.output {
         Some(path) => {

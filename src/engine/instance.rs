@@ -44,6 +44,8 @@ pub struct ModelInfo {
     pub tensor_count: usize,
     /// Parameters (elements of all tensors).
     pub n_params: u64,
+    /// Tensor bits per parameter over the whole file, as llama.cpp's loader reports BPW.
+    pub bits_per_weight: f64,
     /// The tokenizer the file embeds (`llama`, `gpt2`, …), if any.
     pub tokenizer_model: Option<String>,
     /// Whether the experts are merged 3-D tensors or one tensor per expert.
@@ -57,10 +59,12 @@ impl ModelInfo {
         let mut quant_mix: BTreeMap<String, QuantShare> = BTreeMap::new();
         let mut n_params = 0u64;
         let mut tensor_count = 0;
+        let mut data_bytes = 0u64;
         for (_, dtype, dims) in gguf.tensors() {
             let share = quant_mix.entry(format!("{dtype:?}")).or_default();
             share.tensors += 1;
             share.bytes += tensor_bytes(dtype, dims);
+            data_bytes += tensor_bytes(dtype, dims);
             n_params += dims.iter().product::<usize>() as u64;
             tensor_count += 1;
         }
@@ -74,10 +78,35 @@ impl ModelInfo {
             quant_mix,
             tensor_count,
             n_params,
+            bits_per_weight: data_bytes as f64 * 8.0 / n_params.max(1) as f64,
             expert_layout,
         })
     }
+
+    /// The advice for a file quantized below Q5 (by its recorded file type: Q2–Q4; a file
+    /// that records none, below [`ADVISED_BITS_PER_WEIGHT`]), for work that writes text
+    /// (summaries, translations); `None` for Q5 and above.
+    pub fn low_precision_advice(&self) -> Option<String> {
+        let below_q5 = match &self.file_type {
+            Some(t) => ["Q2", "Q3", "Q4", "IQ"].iter().any(|p| t.starts_with(p)),
+            None => self.bits_per_weight < ADVISED_BITS_PER_WEIGHT,
+        };
+        below_q5.then(|| {
+            format!(
+                "{} is {} ({:.2} bits per weight): Q5 is the minimum for complex tasks such \
+                 as summaries and translations, Q8_0 for critical ones; compare your files \
+                 with `sofer eval compare`",
+                self.path.display(),
+                self.file_type.as_deref().unwrap_or("quantized"),
+                self.bits_per_weight
+            )
+        })
+    }
 }
+
+/// Bits per weight below which summarize and translate warn on a file that records no file
+/// type: "Q5 as the minimum for complex tasks".
+pub const ADVISED_BITS_PER_WEIGHT: f64 = 5.0;
 
 /// llama.cpp's `llama_ftype` names.
 fn file_type_name(id: u32) -> String {

@@ -63,6 +63,7 @@ impl ModelService for Model {
                 prefills: counters.prefills,
                 decode_steps: counters.decode_steps,
                 generated_tokens: counters.generated_tokens,
+                bits_per_weight: info.bits_per_weight,
             })
         });
         observed.finish(&result, None);

@@ -145,6 +145,9 @@ fn load(config: &ServerConfig) -> Result<TaskRuntime, ServeError> {
         config.prompts.as_deref(),
     )?;
     tracing::info!(model = %model.display(), seconds = started.elapsed().as_secs_f64(), "model loaded");
+    if let Some(advice) = runtime.engine().info().low_precision_advice() {
+        tracing::warn!("{advice}");
+    }
     let Some(dir) = &config.index else {
         tracing::warn!("no index configured: corpus calls answer FAILED_PRECONDITION");
         return Ok(runtime);
