@@ -231,7 +231,10 @@ async fn every_rpc_works_end_to_end_with_health_reflection_and_metrics() {
     assert_eq!(info.experts, 8);
     let bits = info.bits_per_weight;
     let want = info.file_bytes as f64 * 8.0 / info.parameters as f64;
-    assert!(bits > 4.0 && bits <= want, "{bits} bits per weight, file {want}");
+    assert!(
+        bits > 4.0 && bits <= want,
+        "{bits} bits per weight, file {want}"
+    );
     assert!(info
         .expert_usage
         .iter()

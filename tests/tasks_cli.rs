@@ -450,3 +450,60 @@ fn a_file_below_q5_warns_once_for_summaries_but_not_for_classify() {
     assert_eq!(run("classify", &q4), 0);
     assert_eq!(run("summarize", &model()), 0, "Q8_0 is fine");
 }
+
+#[test]
+fn eval_compare_runs_one_evaluation_per_file_in_its_own_process() {
+    let q8 = model();
+    let q4 = common::tiny_gguf("q4_k_m").display().to_string();
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/classify/sentiment_en.jsonl"
+    );
+    let models = format!("{q8},{q4}");
+    let out = sofer(
+        &[
+            "eval", "compare", "--models", &models, "--task", "classify", "--json", "--", "--data",
+            data, "--limit", "2", "--votes", "1",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let seen: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap().to_string(),
+                r["method"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [&q8, &q4]
+        .iter()
+        .flat_map(|m| ["score", "vote"].map(|method| (m.to_string(), method.to_string())))
+        .collect();
+    assert_eq!(seen, want);
+    assert!(runs[0]["bits_per_weight"].as_f64() > runs[2]["bits_per_weight"].as_f64());
+    assert!(runs.iter().all(|r| r["peak_rss_bytes"].as_u64() > Some(0)));
+
+    let bad = sofer(
+        &[
+            "eval",
+            "compare",
+            "--models",
+            "/no/such.gguf",
+            "--task",
+            "classify",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("/no/such.gguf"),
+        "{stderr}"
+    );
+}

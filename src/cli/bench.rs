@@ -148,7 +148,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         gen_tokens: args.gen_tokens,
         prefill_tok_s: median(prefill),
         decode_tok_s: median(decode),
-        peak_rss_bytes: peak_rss_bytes(),
+        peak_rss_bytes: super::peak_rss_bytes(),
         file_bytes: engine.info().file_size,
         kv_cache_bytes: {
             let c = &engine.info().config;
@@ -207,16 +207,4 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// The process's peak resident set (`VmHWM`), 0 where /proc is unavailable.
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }

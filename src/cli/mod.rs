@@ -131,6 +131,18 @@ pub fn load_runtime(
     Ok(runtime.with_index(opened))
 }
 
+/// The process's peak resident set (`VmHWM`), 0 where /proc is unavailable.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// Sets up `tracing` to stderr.
 pub fn init_logging(verbose: u8) {
     // lopdf warns about every oddity of a PDF it still reads; our reader's own errors say

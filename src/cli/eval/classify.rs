@@ -82,6 +82,8 @@ struct Run {
     prompt_tokens: usize,
     completion_tokens: usize,
     wall_ms: f64,
+    /// The process's peak resident memory when the run ended.
+    peak_rss_bytes: u64,
 }
 
 /// Runs the evaluation.
@@ -161,6 +163,7 @@ fn evaluate(
         prompt_tokens: 0,
         completion_tokens: 0,
         wall_ms: 0.0,
+        peak_rss_bytes: 0,
     };
     let start = Instant::now();
     for (example, &gold) in examples.iter().zip(gold) {
@@ -195,6 +198,7 @@ fn evaluate(
     }
     run.wall_ms = start.elapsed().as_secs_f64() * 1000.0;
     run.scores = metrics::score(&outcomes, labels.len());
+    run.peak_rss_bytes = crate::cli::peak_rss_bytes();
     Ok(run)
 }
 

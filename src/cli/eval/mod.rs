@@ -4,6 +4,7 @@
 
 mod chrf;
 mod classify;
+mod compare;
 mod metrics;
 mod retrieval;
 mod segmentation;
@@ -24,6 +25,8 @@ pub enum EvalCommand {
     Classify(classify::ClassifyEvalArgs),
     /// Sentence-boundary precision/recall/F1 on UD Hebrew, ours vs plain UAX #29.
     Segmentation(segmentation::SegmentationArgs),
+    /// One evaluation over several model files: quality, speed and memory in one table.
+    Compare(compare::CompareArgs),
     /// Summaries against references (chrF, ROUGE-L), or length and a faithfulness proxy.
     Summarize(summarize::SummarizeEvalArgs),
     /// Corpus chrF of the model's translations of NTREX news, glossary kept, speed.
@@ -41,6 +44,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Retrieval(args) => retrieval::run(args),
         EvalCommand::Translate(args) => translate::run(args),
         EvalCommand::Summarize(args) => summarize::run(args),
+        EvalCommand::Compare(args) => compare::run(args),
     }
 }
 

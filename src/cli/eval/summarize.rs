@@ -85,6 +85,8 @@ struct Report {
     prompt_tokens: usize,
     completion_tokens: usize,
     wall_ms: f64,
+    /// The process's peak resident memory at the end.
+    peak_rss_bytes: u64,
 }
 
 /// Runs the evaluation.
@@ -145,6 +147,7 @@ pub fn run(args: SummarizeEvalArgs) -> anyhow::Result<()> {
         prompt_tokens,
         completion_tokens,
         wall_ms: start.elapsed().as_secs_f64() * 1000.0,
+        peak_rss_bytes: crate::cli::peak_rss_bytes(),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

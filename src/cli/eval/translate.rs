@@ -111,6 +111,8 @@ struct Run {
     /// Generated tokens per second of wall time.
     tokens_per_s: f64,
     wall_ms: f64,
+    /// The process's peak resident memory when the run ended.
+    peak_rss_bytes: u64,
 }
 
 /// Runs the evaluation.
@@ -189,6 +191,7 @@ fn evaluate(
         completion_tokens: 0,
         tokens_per_s: 0.0,
         wall_ms: 0.0,
+        peak_rss_bytes: 0,
     };
     let mut hyps = Vec::new();
     let start = Instant::now();
