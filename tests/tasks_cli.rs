@@ -507,3 +507,57 @@ fn eval_compare_runs_one_evaluation_per_file_in_its_own_process() {
         "{stderr}"
     );
 }
+
+#[test]
+fn tokenizer_stats_measure_hebrew_and_english_and_a_given_text() {
+    let m = model();
+    let out = sofer(&["tokenizer", "stats", "--model", &m, "--json"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let (he, en) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (he["language"].as_str(), en["language"].as_str()),
+        (Some("he"), Some("en"))
+    );
+    // The Mistral v1 vocabulary: Hebrew letters are single pieces, words cost ~5.7 tokens.
+    let he_per_word = he["tokens_per_word"].as_f64().unwrap();
+    let en_per_word = en["tokens_per_word"].as_f64().unwrap();
+    assert!(
+        (5.0..6.5).contains(&he_per_word) && (1.1..1.7).contains(&en_per_word),
+        "{rows:?}"
+    );
+    let pages = he["twenty_pages_tokens"].as_f64().unwrap();
+    assert!((pages - he_per_word * 10_000.0).abs() <= 1.0);
+    assert_eq!(he["context_length"], 4096);
+
+    // A given text, from stdin; Hebrew in a byte-level vocabulary (SmolLM2) is mostly
+    // partial-character tokens.
+    let out = sofer(
+        &[
+            "tokenizer",
+            "stats",
+            "--model",
+            &common::smollm2_gguf().display().to_string(),
+            "-",
+            "--json",
+        ],
+        "שלום עולם, מה שלומכם היום?\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(
+        (row["words"].as_u64(), row["language"].as_str()),
+        (Some(5), Some("he"))
+    );
+    assert!(row["byte_token_share"].as_f64() > Some(0.3), "{row}");
+}

@@ -13,6 +13,7 @@ mod prompt;
 mod serve;
 mod task;
 mod text;
+mod tokenizer;
 
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,7 @@ enum Command {
     Summarize(task::SummarizeArgs),
     /// Translate a document Hebrew ⇄ English, paragraph by paragraph.
     Translate(task::TranslateArgs),
-    /// Classify a document into given labels by majority vote.
+    /// Classify a document into given labels: each label's exact probability, or votes.
     Classify(task::ClassifyArgs),
     /// Serve the gRPC API (DocumentService, CorpusService, ModelService, health, reflection).
     Serve(serve::ServeArgs),
@@ -76,10 +77,16 @@ enum Command {
         #[command(subcommand)]
         command: prompt::PromptCommand,
     },
-    /// Measure quality on the licensed data sets (segmentation, retrieval).
+    /// Measure quality: classify, translate, summarize, compare files, segmentation,
+    /// retrieval, chrF.
     Eval {
         #[command(subcommand)]
         command: eval::EvalCommand,
+    },
+    /// What a model's tokenizer costs on Hebrew and English text.
+    Tokenizer {
+        #[command(subcommand)]
+        command: tokenizer::TokenizerCommand,
     },
 }
 
@@ -177,5 +184,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Text { command } => text::run(command),
         Command::Prompt { command } => prompt::run(command),
         Command::Eval { command } => eval::run(command),
+        Command::Tokenizer { command } => tokenizer::run(command),
     }
 }

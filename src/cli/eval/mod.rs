@@ -52,7 +52,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
 /// `$SOFER_DATA` when given, else `data/eval` under the working directory when there is one
 /// (a checkout of the repository), else the `data/eval` of the checkout this binary was built
 /// from. A folder that does not exist is an error naming it.
-fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = given.unwrap_or_else(|| {
         let here = Path::new(EVAL_DATA);
         if here.is_dir() {
