@@ -82,7 +82,11 @@ fn the_distribution_is_the_softmax_of_the_models_logits_over_the_label_tokens() 
     let mass: Vec<f64> = names
         .iter()
         .map(|n| {
-            [format!(" {n}"), n.to_string()]
+            let capitalized = format!("{}{}", n[..1].to_uppercase(), &n[1..]);
+            [n.to_string(), capitalized, n.to_uppercase()]
+                .iter()
+                .flat_map(|case| [format!(" {case}"), case.clone()])
+                .collect::<Vec<_>>()
                 .iter()
                 .map(|variant| {
                     let ids = after_prefix(engine, variant);

@@ -128,3 +128,81 @@ fn smollm2_classifies_with_five_votes_from_one_prefill() {
     );
     assert_eq!(got.label.as_deref(), Some("positive"), "{:?}", got.answers);
 }
+
+/// The same model and sentences by score: one prefill, nothing sampled, and the exact
+/// distribution puts an obvious sentence on its label.
+#[test]
+fn smollm2_classifies_by_score_from_one_prefill() {
+    use sofer::tasks::{self, ClassifyMethod, ClassifyRequest, LabelSpec, TaskRuntime};
+    let runtime = TaskRuntime::load(
+        &EngineOptions {
+            model: model_path(),
+            ..Default::default()
+        },
+        None,
+    )
+    .expect("load SmolLM2");
+    let request = |text: &str| {
+        ClassifyRequest {
+            text: text.into(),
+            labels: ["positive", "negative"]
+                .map(|name| LabelSpec {
+                    name: name.into(),
+                    description: None,
+                })
+                .to_vec(),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid request")
+    };
+    let before = runtime.engine().counters();
+    let got = tasks::classify(
+        &runtime.context(),
+        &request("I absolutely loved this movie, it was wonderful."),
+        &mut |_| true,
+    )
+    .expect("classify");
+    let after = runtime.engine().counters();
+    assert_eq!(
+        got.method,
+        ClassifyMethod::Score,
+        "the default for one-word labels"
+    );
+    assert_eq!(after.prefills - before.prefills, 1);
+    assert_eq!(
+        after.generated_tokens, before.generated_tokens,
+        "nothing sampled"
+    );
+    assert_eq!(
+        got.label.as_deref(),
+        Some("positive"),
+        "{:?}",
+        got.probabilities
+    );
+    assert!(got.confidence > 0.7, "{:?}", got.probabilities);
+    assert!(
+        got.coverage > 0.7,
+        "the model answers with a label: {}",
+        got.coverage
+    );
+    let negative_of = |c: &tasks::Classification| {
+        c.probabilities
+            .iter()
+            .find(|p| p.label == "negative")
+            .map(|p| p.probability)
+            .expect("a probability per label")
+    };
+    let worst = tasks::classify(
+        &runtime.context(),
+        &request("This was the worst meal I have ever eaten."),
+        &mut |_| true,
+    )
+    .expect("classify");
+    assert!(
+        negative_of(&worst) > negative_of(&got) + 0.2,
+        "a negative sentence moves mass to `negative`: {:?} vs {:?}",
+        worst.probabilities,
+        got.probabilities
+    );
+}

@@ -1,9 +1,10 @@
 //! Classify by score: the tokens each label continues the prompt's answer prefix with, and
 //! the model's exact distribution over the labels from their scored continuations.
 //!
-//! A label is scored as the answer's first words both with and without a leading space
-//! (` positive` and `positive` are different tokens, and models write either); the two are
-//! distinct outcomes, so their probabilities add up.
+//! A label is scored in every spelling the vote method would read as it: as written,
+//! lower case, capitalized and upper case, each with and without a leading space
+//! (` Positive` and `positive` are different tokens, and models write any of them). The
+//! spellings are distinct outcomes, so their probabilities add up.
 
 use std::collections::HashMap;
 
@@ -50,12 +51,9 @@ impl LabelContinuations {
         let mut unscorable = Vec::new();
         let mut spelled_by: HashMap<Vec<u32>, usize> = HashMap::new();
         for (i, label) in labels.iter().enumerate() {
-            let mut variants = vec![label.to_string()];
-            if !answer.ends_with(char::is_whitespace) {
-                variants.insert(0, format!(" {label}"));
-            }
             let mut found = false;
-            for variant in variants {
+            let spaced = !answer.ends_with(char::is_whitespace);
+            for variant in spellings(label, spaced) {
                 let full = tokenizer.encode(&format!("{answer}{variant}"), false)?;
                 let Some(rest) = full.strip_prefix(base.as_slice()).filter(|r| !r.is_empty())
                 else {
@@ -124,6 +122,28 @@ impl LabelContinuations {
     }
 }
 
+/// `label` as written, lower case, capitalized and upper case (distinct ones only), each
+/// with a leading space first when `spaced`.
+fn spellings(label: &str, spaced: bool) -> Vec<String> {
+    let lower = label.to_lowercase();
+    let mut capitalized: String = lower.chars().take(1).flat_map(char::to_uppercase).collect();
+    capitalized.extend(lower.chars().skip(1));
+    let mut cases: Vec<String> = Vec::new();
+    for case in [label.to_string(), lower, capitalized, label.to_uppercase()] {
+        if !cases.contains(&case) {
+            cases.push(case);
+        }
+    }
+    let mut out = Vec::new();
+    for case in cases {
+        if spaced {
+            out.push(format!(" {case}"));
+        }
+        out.push(case);
+    }
+    out
+}
+
 /// `ln(e^a + e^b)` without overflow.
 fn log_add(a: f64, b: f64) -> f64 {
     let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
@@ -140,13 +160,26 @@ mod tests {
     use crate::tasks::testing::Fixture;
 
     #[test]
-    fn each_label_gets_its_spaced_and_unspaced_tokens() {
+    fn each_label_gets_every_case_with_and_without_a_space() {
+        assert_eq!(
+            spellings("positive", true),
+            [
+                " positive",
+                "positive",
+                " Positive",
+                "Positive",
+                " POSITIVE",
+                "POSITIVE"
+            ]
+        );
+        assert_eq!(spellings("חיובי", false), ["חיובי"]);
         let fx = Fixture::load();
         let c = LabelContinuations::new(&fx.tokenizer, "Label:", &["positive", "negative"])
             .expect("continuations");
-        assert_eq!(c.owner, [0, 0, 1, 1]);
+        assert_eq!(c.owner, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
         let text = |i: usize| fx.tokenizer.decode(&c.ids[i]);
         assert_eq!(text(0).trim(), "positive");
+        assert_eq!(text(2).trim(), "Positive");
         assert_ne!(
             c.ids[0], c.ids[1],
             "with and without a space are different tokens"
@@ -197,7 +230,22 @@ mod tests {
     fn probabilities_sum_to_one_and_coverage_is_the_raw_mass() {
         let fx = Fixture::load();
         let c = LabelContinuations::new(&fx.tokenizer, "Label:", &["a", "b"]).unwrap();
-        let lp = [0.1f64.ln(), 0.1f64.ln(), 0.2f64.ln(), 0.0f64.ln()];
+        assert_eq!(
+            c.owner,
+            [0, 0, 0, 0, 1, 1, 1, 1],
+            "a, A, b, B with and without a space"
+        );
+        let none = f64::NEG_INFINITY;
+        let lp = [
+            0.05f64.ln(),
+            0.05f64.ln(),
+            0.1f64.ln(),
+            none,
+            0.2f64.ln(),
+            none,
+            none,
+            none,
+        ];
         let (dist, coverage) = c.distribution(&["a", "b"], &lp);
         assert!((coverage - 0.4).abs() < 1e-12, "{coverage}");
         assert!((dist[0].probability - 0.5).abs() < 1e-12);
