@@ -246,5 +246,13 @@ mod tests {
         let own_seed: TaskOptions = serde_json::from_str(r#"{"seed": 42}"#).unwrap();
         assert_eq!(job.for_item(&own_seed, "doc-1").seed, Some(42));
         assert!(serde_json::from_str::<TaskOptions>(r#"{"vote": 3}"#).is_err());
+        let scored: TaskOptions =
+            serde_json::from_str(r#"{"method": "score", "threshold": 0.4}"#).unwrap();
+        let merged = job.for_item(&scored, "doc-1");
+        assert_eq!(
+            (merged.method, merged.threshold, merged.votes),
+            (Some(ClassifyMethod::Score), Some(0.4), Some(5))
+        );
+        assert!(serde_json::from_str::<TaskOptions>(r#"{"method": "ballot"}"#).is_err());
     }
 }

@@ -66,9 +66,12 @@ pub enum ClientCommand {
         /// The labels, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         labels: Vec<String>,
+        /// score or vote [default: vote when --votes is given, else the server's choice].
+        #[arg(long)]
+        method: Option<sofer::tasks::ClassifyMethod>,
         /// Samples to vote.
-        #[arg(long, default_value_t = 5)]
-        votes: u32,
+        #[arg(long)]
+        votes: Option<u32>,
     },
 }
 
@@ -265,8 +268,14 @@ async fn call(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Classify {
             task,
             labels,
+            method,
             votes,
         } => {
+            let method = match method {
+                None => pb::ClassifyMethod::Unspecified,
+                Some(sofer::tasks::ClassifyMethod::Score) => pb::ClassifyMethod::Score,
+                Some(sofer::tasks::ClassifyMethod::Vote) => pb::ClassifyMethod::Vote,
+            };
             let request = pb::ClassifyRequest {
                 text: super::read_document(task.input.as_deref())?,
                 labels: labels
@@ -276,7 +285,8 @@ async fn call(command: ClientCommand) -> anyhow::Result<()> {
                         description: String::new(),
                     })
                     .collect(),
-                votes,
+                votes: votes.unwrap_or(0),
+                method: method as i32,
                 collection: task.collection.clone().unwrap_or_default(),
                 sampling: task.sampling(),
                 ..Default::default()
@@ -287,22 +297,36 @@ async fn call(command: ClientCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            let tally: Vec<String> = r
-                .tally
-                .iter()
-                .map(|l| format!("{} {}", l.label, l.votes))
-                .collect();
-            println!(
-                "{}\t{:.2}\t({}; {} abstentions)",
-                if r.label.is_empty() {
-                    "(none)"
-                } else {
-                    &r.label
-                },
-                r.confidence,
-                tally.join(", "),
-                r.abstentions
-            );
+            let label = if r.label.is_empty() {
+                "(none)"
+            } else {
+                &r.label
+            };
+            if r.method == pb::ClassifyMethod::Score as i32 {
+                let all: Vec<String> = r
+                    .probabilities
+                    .iter()
+                    .map(|p| format!("{} {:.3}", p.label, p.probability))
+                    .collect();
+                println!(
+                    "{label}\t{:.2}\t({}; coverage {:.3})",
+                    r.confidence,
+                    all.join(", "),
+                    r.coverage
+                );
+            } else {
+                let tally: Vec<String> = r
+                    .tally
+                    .iter()
+                    .map(|l| format!("{} {}", l.label, l.votes))
+                    .collect();
+                println!(
+                    "{label}\t{:.2}\t({}; {} abstentions)",
+                    r.confidence,
+                    tally.join(", "),
+                    r.abstentions
+                );
+            }
             Ok(())
         }
     }
