@@ -12,6 +12,18 @@ fn model() -> String {
     common::tiny_gguf("q8_0").display().to_string()
 }
 
+/// Runs `sofer args` and parses its stdout, one JSON value a line; a failure panics with
+/// its stderr.
+fn json_lines(args: &[&str], stdin: &str) -> Vec<serde_json::Value> {
+    let out = sofer(args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sofer {args:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 #[test]
 fn classify_json_reports_a_tally_of_five_from_one_prefill() {
     let m = model();
@@ -169,7 +181,7 @@ fn eval_classify_reports_score_and_each_vote_count_with_one_prefill_per_document
 #[test]
 fn eval_classify_runs_the_hebrew_sentiment_set_and_names_bad_data() {
     let m = model();
-    let out = sofer(
+    let run = json_lines(
         &[
             "eval",
             "classify",
@@ -184,11 +196,8 @@ fn eval_classify_runs_the_hebrew_sentiment_set_and_names_bad_data() {
             "--json",
         ],
         "",
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let run: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one run");
+    )
+    .remove(0);
     assert_eq!(
         (run["method"].as_str(), run["examples"].as_u64()),
         (Some("score"), Some(2))
@@ -281,7 +290,7 @@ fn eval_translate_scores_ntrex_documents_with_each_candidate_count() {
     let m = model();
     let dir = tempfile::tempdir().expect("tempdir");
     let save = dir.path().to_str().expect("utf-8 path");
-    let out = sofer(
+    let runs = json_lines(
         &[
             "eval",
             "translate",
@@ -301,12 +310,6 @@ fn eval_translate_scores_ntrex_documents_with_each_candidate_count() {
         ],
         "",
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
     assert_eq!(runs.len(), 2);
     let refs = std::fs::read_to_string(dir.path().join("ref.txt")).expect("ref.txt");
     assert_eq!(refs.lines().count(), 3);
@@ -358,7 +361,7 @@ fn eval_summarize_scores_against_references_or_reports_the_proxy_without() {
         ),
     )
     .unwrap();
-    let out = sofer(
+    let r = json_lines(
         &[
             "eval",
             "summarize",
@@ -371,11 +374,8 @@ fn eval_summarize_scores_against_references_or_reports_the_proxy_without() {
             "--json",
         ],
         "",
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let r: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one report");
+    )
+    .remove(0);
     assert_eq!(
         (r["documents"].as_u64(), r["with_reference"].as_u64()),
         (Some(2), Some(1))
@@ -392,7 +392,7 @@ fn eval_summarize_scores_against_references_or_reports_the_proxy_without() {
         assert!((0.0..=1.0).contains(&v), "{key}: {r}");
     }
 
-    let out = sofer(
+    let r = json_lines(
         &[
             "eval",
             "summarize",
@@ -407,11 +407,8 @@ fn eval_summarize_scores_against_references_or_reports_the_proxy_without() {
             "--json",
         ],
         "",
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let r: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("one report");
+    )
+    .remove(0);
     assert_eq!(
         (r["documents"].as_u64(), r["chrf"].as_f64()),
         (Some(1), None)
@@ -460,19 +457,13 @@ fn eval_compare_runs_one_evaluation_per_file_in_its_own_process() {
         "/tests/fixtures/classify/sentiment_en.jsonl"
     );
     let models = format!("{q8},{q4}");
-    let out = sofer(
+    let runs = json_lines(
         &[
             "eval", "compare", "--models", &models, "--task", "classify", "--json", "--", "--data",
             data, "--limit", "2", "--votes", "1",
         ],
         "",
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
     let seen: Vec<(String, String)> = runs
         .iter()
         .map(|r| {

@@ -12,7 +12,6 @@ use sofer::tasks::{
 };
 
 use super::metrics::{self, Outcome, Scores};
-use crate::cli::ModelArgs;
 
 /// The data set name `--data` takes for the repository's Hebrew sentiment comments.
 const HEBREW_SENTIMENT: &str = "hebrew-sentiment";
@@ -26,8 +25,6 @@ pub struct ClassifyEvalArgs {
     /// the repository's 846 Hebrew comments (OnlpLab) with Hebrew label names.
     #[arg(long)]
     data: String,
-    #[command(flatten)]
-    model: ModelArgs,
     /// The labels to choose from, comma-separated [default: the labels in --data].
     #[arg(long, value_delimiter = ',')]
     labels: Vec<String>,
@@ -47,15 +44,8 @@ pub struct ClassifyEvalArgs {
     /// Only the first N examples.
     #[arg(long)]
     limit: Option<usize>,
-    /// The folder `hebrew-sentiment` is read from [default: the repository's data/eval].
-    #[arg(long, value_name = "DIR", env = "SOFER_DATA")]
-    data_dir: Option<PathBuf>,
-    /// A folder of prompt files overriding the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    prompts: Option<PathBuf>,
-    /// One JSON object per run instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    common: super::TaskEvalFlags,
 }
 
 #[derive(Deserialize)]
@@ -118,7 +108,7 @@ pub fn run(args: ClassifyEvalArgs) -> anyhow::Result<()> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    let runtime = TaskRuntime::load(&args.model.engine_options(), args.prompts.as_deref())?;
+    let runtime = args.common.runtime()?;
     let mut plan: Vec<(ClassifyMethod, usize)> = Vec::new();
     for &method in &args.method {
         match method {
@@ -129,12 +119,12 @@ pub fn run(args: ClassifyEvalArgs) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for (method, votes) in plan {
         let run = evaluate(&args, &runtime, &examples, &gold, &labels, method, votes)?;
-        if args.json {
+        if args.common.json {
             println!("{}", serde_json::to_string(&run)?);
         }
         runs.push(run);
     }
-    if !args.json {
+    if !args.common.json {
         print_table(&runs);
     }
     Ok(())
@@ -219,7 +209,7 @@ fn outcome(got: &Classification, labels: &[String], gold: usize) -> Outcome {
 /// The examples and the labels they use (sorted; `hebrew-sentiment`: its three names).
 fn read_examples(args: &ClassifyEvalArgs) -> anyhow::Result<(Vec<Example>, Vec<String>)> {
     let (mut examples, labels) = if args.data == HEBREW_SENTIMENT {
-        let dir = super::data_dir(args.data_dir.clone())?;
+        let dir = args.common.data_dir()?;
         let examples = read_sentiment_tsv(&dir.join("sentiment/onlp_clean_token_dev.tsv"))?;
         let labels = HEBREW_SENTIMENT_LABELS.map(str::to_string).to_vec();
         (examples, labels)

@@ -48,6 +48,37 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Flags the task evaluations (classify, translate, summarize) share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TaskEvalFlags {
+    #[command(flatten)]
+    model: crate::cli::ModelArgs,
+    /// The folder a named data set is read from [default: the repository's data/eval].
+    #[arg(long, value_name = "DIR", env = "SOFER_DATA")]
+    data_dir: Option<PathBuf>,
+    /// A folder of prompt files overriding the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    prompts: Option<PathBuf>,
+    /// One JSON object per run instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TaskEvalFlags {
+    /// The model and prompts, loaded.
+    fn runtime(&self) -> anyhow::Result<sofer::tasks::TaskRuntime> {
+        Ok(sofer::tasks::TaskRuntime::load(
+            &self.model.engine_options(),
+            self.prompts.as_deref(),
+        )?)
+    }
+
+    /// Where named data sets are read from.
+    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        data_dir(self.data_dir.clone())
+    }
+}
+
 /// The data folder of `sofer eval segmentation` and `sofer eval retrieval`: `--data` or
 /// `$SOFER_DATA` when given, else `data/eval` under the working directory when there is one
 /// (a checkout of the repository), else the `data/eval` of the checkout this binary was built

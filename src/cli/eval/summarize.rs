@@ -9,11 +9,9 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sofer::tasks::chrf::corpus_chrf;
-use sofer::tasks::{self, SamplingRequest, SummarizeRequest, TaskRuntime};
+use sofer::tasks::{self, SamplingRequest, SummarizeRequest};
 use sofer::text::normalize::{fold_final, is_niqqud};
 use sofer::text::sentences;
-
-use crate::cli::ModelArgs;
 
 /// The data set name `--data` takes for the repository's UD Hebrew documents.
 const HE_UD: &str = "he-ud";
@@ -30,8 +28,6 @@ pub struct SummarizeEvalArgs {
     /// repository's UD Hebrew documents (no references).
     #[arg(long)]
     data: String,
-    #[command(flatten)]
-    model: ModelArgs,
     /// short, medium, long, or a number of words.
     #[arg(long, default_value = "short")]
     length: String,
@@ -41,15 +37,8 @@ pub struct SummarizeEvalArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The folder `he-ud` is read from [default: the repository's data/eval].
-    #[arg(long, value_name = "DIR", env = "SOFER_DATA")]
-    data_dir: Option<PathBuf>,
-    /// A folder of prompt files overriding the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    prompts: Option<PathBuf>,
-    /// One JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    common: super::TaskEvalFlags,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +82,7 @@ struct Report {
 pub fn run(args: SummarizeEvalArgs) -> anyhow::Result<()> {
     let docs = read_docs(&args)?;
     let (low, high) = length_words(&args.length)?;
-    let runtime = TaskRuntime::load(&args.model.engine_options(), args.prompts.as_deref())?;
+    let runtime = args.common.runtime()?;
     let ctx = runtime.context();
     let mut pairs: Vec<(String, String)> = Vec::new();
     let (mut compliant, mut words, mut supported, mut summary_sentences) = (0, 0, 0, 0);
@@ -149,7 +138,7 @@ pub fn run(args: SummarizeEvalArgs) -> anyhow::Result<()> {
         wall_ms: start.elapsed().as_secs_f64() * 1000.0,
         peak_rss_bytes: crate::cli::peak_rss_bytes(),
     };
-    if args.json {
+    if args.common.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
@@ -250,7 +239,7 @@ fn rouge_l(hypothesis: &str, reference: &str) -> f64 {
 
 fn read_docs(args: &SummarizeEvalArgs) -> anyhow::Result<Vec<Doc>> {
     let (path, ud) = if args.data == HE_UD {
-        let dir = super::data_dir(args.data_dir.clone())?;
+        let dir = args.common.data_dir()?;
         (dir.join("hebrew/he_ud_docs.jsonl"), true)
     } else {
         let path = PathBuf::from(&args.data);

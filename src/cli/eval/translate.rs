@@ -11,8 +11,6 @@ use serde::{Deserialize, Serialize};
 use sofer::tasks::chrf::corpus_chrf;
 use sofer::tasks::{self, GlossaryEntry, SamplingRequest, TaskRuntime, TranslateRequest};
 
-use crate::cli::ModelArgs;
-
 /// The data set name `--data` takes for the repository's NTREX-128 English–Hebrew news.
 const NTREX: &str = "ntrex";
 
@@ -23,15 +21,13 @@ pub struct TranslateEvalArgs {
     /// documents) or a JSONL file of `{"doc_id"?, "eng", "heb"}` lines.
     #[arg(long, default_value = NTREX)]
     data: String,
-    #[command(flatten)]
-    model: ModelArgs,
     /// he-en or en-he.
     #[arg(long, default_value = "he-en")]
     direction: Direction,
     /// Candidates per paragraph to compare, comma-separated (more than 1: chrF consensus).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     candidates: Vec<usize>,
-    /// Only the first N sentences (whole documents are cut where the N-th ends).
+    /// Only the first N sentences (the document of the N-th ends with it).
     #[arg(long)]
     limit: Option<usize>,
     /// Output budget of each paragraph, in tokens [default: translate's].
@@ -44,15 +40,8 @@ pub struct TranslateEvalArgs {
     /// `hyp-<candidates>.txt` and `ref.txt`, for scoring with other tools.
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
-    /// The folder `ntrex` is read from [default: the repository's data/eval].
-    #[arg(long, value_name = "DIR", env = "SOFER_DATA")]
-    data_dir: Option<PathBuf>,
-    /// A folder of prompt files overriding the built-in ones.
-    #[arg(long, value_name = "DIR")]
-    prompts: Option<PathBuf>,
-    /// One JSON object per run instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    common: super::TaskEvalFlags,
 }
 
 /// Which way to translate.
@@ -122,7 +111,7 @@ pub fn run(args: TranslateEvalArgs) -> anyhow::Result<()> {
         "--candidates needs positive counts"
     );
     let docs = read_docs(&args)?;
-    let runtime = TaskRuntime::load(&args.model.engine_options(), args.prompts.as_deref())?;
+    let runtime = args.common.runtime()?;
     if let Some(dir) = &args.save {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let refs: Vec<&str> = docs
@@ -140,12 +129,12 @@ pub fn run(args: TranslateEvalArgs) -> anyhow::Result<()> {
             let hyps: Vec<&str> = hyps.iter().map(String::as_str).collect();
             write_lines(&dir.join(format!("hyp-{k}.txt")), &hyps)?;
         }
-        if args.json {
+        if args.common.json {
             println!("{}", serde_json::to_string(&run)?);
         }
         runs.push(run);
     }
-    if !args.json {
+    if !args.common.json {
         println!(
             "direction\tcandidates\tchrF2\tdocuments\tsentences\tglossary kept\ttokens/s\twall s"
         );
@@ -281,7 +270,9 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 
 fn read_docs(args: &TranslateEvalArgs) -> anyhow::Result<Vec<Doc>> {
     let path = if args.data == NTREX {
-        super::data_dir(args.data_dir.clone())?.join("parallel/ntrex128_eng_heb.jsonl")
+        args.common
+            .data_dir()?
+            .join("parallel/ntrex128_eng_heb.jsonl")
     } else {
         let path = PathBuf::from(&args.data);
         anyhow::ensure!(
