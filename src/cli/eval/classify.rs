@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use sofer::batch::item_seed;
 use sofer::tasks::{
     self, Classification, ClassifyMethod, ClassifyRequest, LabelMatcher, LabelSpec,
     SamplingRequest, TaskRuntime,
@@ -38,7 +39,7 @@ pub struct ClassifyEvalArgs {
     /// score].
     #[arg(long)]
     temperature: Option<f32>,
-    /// Seed of the sampler.
+    /// Seed of the sampler; example i is seeded from it and i.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Only the first N examples.
@@ -156,7 +157,7 @@ fn evaluate(
         peak_rss_bytes: 0,
     };
     let start = Instant::now();
-    for (example, &gold) in examples.iter().zip(gold) {
+    for (i, (example, &gold)) in examples.iter().zip(gold).enumerate() {
         let req = ClassifyRequest {
             text: example.text.clone(),
             labels: labels
@@ -170,7 +171,10 @@ fn evaluate(
             votes: (method == ClassifyMethod::Vote).then_some(votes),
             sampling: SamplingRequest {
                 temperature: args.temperature,
-                seed: Some(args.seed),
+                // Each example its own seed: with one seed for all, every example's votes
+                // reuse the same random draws, and the votes' errors stop being
+                // independent (measured: +4 of 40 on SmolLM2 from that alone).
+                seed: Some(item_seed(args.seed, &i.to_string())),
                 max_tokens: None,
             },
             ..ClassifyRequest::default()

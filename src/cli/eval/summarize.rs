@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use sofer::batch::item_seed;
 use sofer::tasks::chrf::corpus_chrf;
 use sofer::tasks::{self, SamplingRequest, SummarizeRequest};
 use sofer::text::normalize::{fold_final, is_niqqud};
@@ -34,7 +35,7 @@ pub struct SummarizeEvalArgs {
     /// Only the first N documents.
     #[arg(long)]
     limit: Option<usize>,
-    /// Seed of the sampler.
+    /// Seed of the sampler; document i is seeded from it and i.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[command(flatten)]
@@ -94,7 +95,7 @@ pub fn run(args: SummarizeEvalArgs) -> anyhow::Result<()> {
             text: doc.text.clone(),
             length: Some(args.length.clone()),
             sampling: SamplingRequest {
-                seed: Some(args.seed),
+                seed: Some(item_seed(args.seed, &i.to_string())),
                 ..Default::default()
             },
             ..Default::default()

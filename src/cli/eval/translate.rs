@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use sofer::batch::item_seed;
 use sofer::tasks::chrf::corpus_chrf;
 use sofer::tasks::{self, GlossaryEntry, SamplingRequest, TaskRuntime, TranslateRequest};
 
@@ -33,7 +34,7 @@ pub struct TranslateEvalArgs {
     /// Output budget of each paragraph, in tokens [default: translate's].
     #[arg(long)]
     max_tokens: Option<usize>,
-    /// Seed of the sampler.
+    /// Seed of the sampler; each document is seeded from it and its id.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Write each run's translations and the references (one sentence a line) here, as
@@ -194,7 +195,7 @@ fn evaluate(
             candidates: Some(candidates),
             sampling: SamplingRequest {
                 temperature: None,
-                seed: Some(args.seed),
+                seed: Some(item_seed(args.seed, &doc.id)),
                 max_tokens: args.max_tokens,
             },
             collection: None,
