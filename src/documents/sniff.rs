@@ -1,13 +1,14 @@
 //! Which format a file is, from its bytes; and what its name or media type claims.
 
 use super::{DocumentError, Format};
+use memchr::memmem;
 
 /// The format `bytes` are, from their content alone. Zip archives are told apart by their
 /// entries (DOCX: `word/document.xml`; ODT: the `mimetype` entry), an OLE2 container is
 /// taken for a (legacy or encrypted) Word file, and text is HTML when it starts like a page.
 pub fn sniff(bytes: &[u8]) -> Result<Format, DocumentError> {
     let head = &bytes[..bytes.len().min(1024)];
-    if find(head, b"%PDF-").is_some() {
+    if memmem::find(head, b"%PDF-").is_some() {
         return Ok(Format::Pdf);
     }
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
@@ -76,10 +77,10 @@ fn zip_kind(bytes: &[u8]) -> Result<Format, DocumentError> {
     {
         return Ok(Format::Odt);
     }
-    if find(bytes, b"word/document.xml").is_some() {
+    if memmem::find(bytes, b"word/document.xml").is_some() {
         return Ok(Format::Docx);
     }
-    if find(bytes, b"application/vnd.oasis.opendocument.text").is_some() {
+    if memmem::find(bytes, b"application/vnd.oasis.opendocument.text").is_some() {
         return Ok(Format::Odt);
     }
     Err(DocumentError::Unsupported(
@@ -118,13 +119,9 @@ fn looks_like_html(head: &[u8]) -> bool {
         b"<?xml",
     ];
     if opens.iter().any(|o| lower.starts_with(o)) {
-        return !lower.starts_with(b"<?xml") || find(&lower, b"<html").is_some();
+        return !lower.starts_with(b"<?xml") || memmem::find(&lower, b"<html").is_some();
     }
-    lower.starts_with(b"<!--") && find(&lower, b"<html").is_some()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    lower.starts_with(b"<!--") && memmem::find(&lower, b"<html").is_some()
 }
 
 #[cfg(test)]

@@ -343,7 +343,7 @@ fn is_bidi_control(c: char) -> bool {
 
 /// The mirrored glyph of a paired bracket or comparison sign (Bidi_Mirroring_Glyph, the
 /// part of it that Hebrew and English text uses); other characters unchanged.
-fn mirror(c: char) -> char {
+pub fn mirror(c: char) -> char {
     match c {
         '(' => ')',
         ')' => '(',

@@ -2,6 +2,7 @@
 //! UTF-8 when the bytes are UTF-8, else Windows-1255 (the encoding of older Hebrew pages).
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1255};
+use memchr::memmem;
 
 /// The encoding of `bytes`.
 pub fn detect(bytes: &[u8]) -> &'static Encoding {
@@ -33,7 +34,7 @@ pub fn encode(text: &str, encoding: &'static Encoding) -> Vec<u8> {
 fn declared(head: &[u8]) -> Option<&'static Encoding> {
     let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
     let mut from = 0;
-    while let Some(at) = find(&lower[from..], b"charset") {
+    while let Some(at) = memmem::find(&lower[from..], b"charset") {
         let start = from + at + b"charset".len();
         from = start;
         let rest = &lower[start..];
@@ -59,10 +60,6 @@ fn declared(head: &[u8]) -> Option<&'static Encoding> {
         }
     }
     None
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use memchr::memmem;
+
 /// One token of a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token<'a> {
@@ -230,11 +232,7 @@ fn find_end_tag(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
 }
 
 fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    bytes
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memmem::find(bytes.get(from..)?, needle).map(|p| p + from)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! algorithm's reordering for the cases documents hold (Hebrew runs with Latin words and
 //! numbers inside), and the final-letter check that tells a reversed line.
 
+use crate::text::bidi;
 use unicode_bidi::{bidi_class, BidiClass};
 
 /// The bidi class of a unit, simplified.
@@ -63,7 +64,7 @@ pub fn visual_to_logical(units: &[&str], rtl: bool, mirror: bool) -> String {
     for &i in &idx {
         let unit = units.get(i).copied().unwrap_or("");
         if mirror && levels.get(i).copied().unwrap_or(0) % 2 == 1 {
-            out.extend(unit.chars().map(mirrored));
+            out.extend(unit.chars().map(bidi::mirror));
         } else {
             out.push_str(unit);
         }
@@ -175,24 +176,6 @@ fn levels(units: &[&str], rtl: bool) -> Vec<u8> {
         .collect()
 }
 
-fn mirrored(c: char) -> char {
-    match c {
-        '(' => ')',
-        ')' => '(',
-        '[' => ']',
-        ']' => '[',
-        '{' => '}',
-        '}' => '{',
-        '<' => '>',
-        '>' => '<',
-        '«' => '»',
-        '»' => '«',
-        '‹' => '›',
-        '›' => '‹',
-        _ => c,
-    }
-}
-
 /// (words starting with a final letter, words ending with one), over Hebrew words of two
 /// letters or more. The finals ך ם ן ף ץ only end a word, so more starts than ends says
 /// the text is reversed.
@@ -248,7 +231,7 @@ mod tests {
             let odd = levels[run.start].is_rtl();
             let chars: Vec<char> = logical[run].chars().collect();
             let chars: Vec<char> = if odd {
-                chars.into_iter().rev().map(mirrored).collect()
+                chars.into_iter().rev().map(bidi::mirror).collect()
             } else {
                 chars
             };
