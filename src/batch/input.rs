@@ -244,13 +244,9 @@ impl Input {
 fn read_file(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let name = path.display().to_string();
-    let fail = |e: documents::DocumentError| format!("{name}: {e}");
-    let format = documents::resolve(&bytes, documents::from_extension(&name)).map_err(fail)?;
-    if format == documents::Format::Text {
-        let text = documents::plain::decode(&bytes).map_err(fail)?;
-        return Ok(text);
-    }
-    Ok(documents::read(&bytes, Some(format)).map_err(fail)?.text())
+    documents::read_for_tasks(&bytes, documents::from_extension(&name))
+        .map(|(_, text)| text)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 impl ItemRef {

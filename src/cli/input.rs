@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use sofer::documents::{self, Document, Format};
+use sofer::documents::{self, Document};
 use sofer::limits::MAX_DOCUMENT_BYTES;
 
 /// A document as a command read it.
@@ -38,21 +38,8 @@ pub fn read_input(path: Option<&Path>) -> anyhow::Result<Input> {
             ("stdin".to_string(), bytes, None)
         }
     };
-    let fail = |e: documents::DocumentError| anyhow::anyhow!("{name}: {e}");
-    let format = documents::resolve(&bytes, declared).map_err(fail)?;
-    let (document, text) = if format == Format::Text {
-        let text = documents::plain::decode(&bytes).map_err(fail)?;
-        let document = Document {
-            format,
-            paragraphs: documents::plain::paragraphs(&text),
-            language: None,
-        };
-        (document, text)
-    } else {
-        let document = documents::read(&bytes, Some(format)).map_err(fail)?;
-        let text = document.text();
-        (document, text)
-    };
+    let (document, text) =
+        documents::read_for_tasks(&bytes, declared).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     Ok(Input {
         name,
         bytes,

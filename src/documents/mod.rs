@@ -18,15 +18,53 @@ pub use error::DocumentError;
 pub use model::{direction_of_language, Direction, Document, Format, Paragraph, ParagraphKind};
 pub use sniff::{from_extension, from_media_type, resolve, sniff};
 
-/// Reads `bytes`, whose format is `declared` if given (a name's extension, a media type)
-/// and is checked against the content.
-pub fn read(bytes: &[u8], declared: Option<Format>) -> Result<Document, DocumentError> {
+/// Reads `bytes` as [`read`] does, and the text the tasks get ([`task_text`]). A text
+/// file that is empty or only whitespace is not an error here: the task's own check names
+/// its field.
+pub fn read_for_tasks(
+    bytes: &[u8],
+    declared: Option<Format>,
+) -> Result<(Document, String), DocumentError> {
+    check_size(bytes)?;
+    let format = resolve(bytes, declared)?;
+    if format == Format::Text {
+        let text = plain::decode(bytes)?;
+        let document = Document {
+            format,
+            paragraphs: plain::paragraphs(&text),
+            language: None,
+        };
+        return Ok((document, text));
+    }
+    let document = read(bytes, Some(format))?;
+    let text = document.text();
+    Ok((document, text))
+}
+
+/// The text the tasks get from `document`, read from `bytes`: a text file as written (the
+/// text layer finds its paragraphs again), any other format's paragraphs separated by
+/// blank lines.
+pub fn task_text(document: &Document, bytes: &[u8]) -> Result<String, DocumentError> {
+    match document.format {
+        Format::Text => plain::decode(bytes),
+        _ => Ok(document.text()),
+    }
+}
+
+fn check_size(bytes: &[u8]) -> Result<(), DocumentError> {
     if bytes.len() > crate::limits::MAX_DOCUMENT_BYTES {
         return Err(DocumentError::TooLarge {
             what: format!("a document of {} bytes", bytes.len()),
             limit: format!("{} MiB", crate::limits::MAX_DOCUMENT_BYTES >> 20),
         });
     }
+    Ok(())
+}
+
+/// Reads `bytes`, whose format is `declared` if given (a name's extension, a media type)
+/// and is checked against the content.
+pub fn read(bytes: &[u8], declared: Option<Format>) -> Result<Document, DocumentError> {
+    check_size(bytes)?;
     let format = resolve(bytes, declared)?;
     let mut language = None;
     let paragraphs = match format {

@@ -3,7 +3,7 @@
 //! rebuilt with its translation.
 
 use super::status::{bad_request, ApiResult};
-use crate::documents::{self, Document, DocumentError, Format};
+use crate::documents::{self, DocumentError, Format};
 use crate::limits::MAX_TEXT_BYTES;
 use crate::tasks::Translation;
 
@@ -67,7 +67,8 @@ pub fn read(text: String, content: Vec<u8>, media_type: &str, prefix: &str) -> A
         };
         bad_request(&field(name), e.to_string())
     })?;
-    let text = text_of(&document, &content);
+    let text = documents::task_text(&document, &content)
+        .map_err(|e| bad_request(&field("content"), e.to_string()))?;
     if text.len() > MAX_TEXT_BYTES {
         return Err(bad_request(
             &field("content"),
@@ -86,15 +87,6 @@ pub fn read(text: String, content: Vec<u8>, media_type: &str, prefix: &str) -> A
             bytes: content,
         }),
     })
-}
-
-/// A text file's text as written (the text layer finds its paragraphs again); any other
-/// format's paragraphs separated by blank lines.
-fn text_of(document: &Document, bytes: &[u8]) -> String {
-    match document.format {
-        Format::Text => documents::plain::decode(bytes).unwrap_or_else(|_| document.text()),
-        _ => document.text(),
-    }
 }
 
 /// `file` rebuilt with `translation`, when its format is written back (DOCX, HTML).
