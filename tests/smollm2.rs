@@ -81,19 +81,21 @@ fn smollm2_chat_prompt_tokenizes_and_continues_like_llamacpp() {
     );
 }
 
+/// SmolLM2 with the built-in prompts, for the tasks.
+fn task_runtime() -> sofer::tasks::TaskRuntime {
+    let options = EngineOptions {
+        model: model_path(),
+        ..Default::default()
+    };
+    sofer::tasks::TaskRuntime::load(&options, None).expect("load SmolLM2")
+}
+
 /// The real instruct model through the classify task: the answer prefix (`Label:`) makes
 /// even a 135M model name a label, so five votes from one prefill all count.
 #[test]
 fn smollm2_classifies_with_five_votes_from_one_prefill() {
-    use sofer::tasks::{self, ClassifyRequest, LabelSpec, SamplingRequest, TaskRuntime};
-    let runtime = TaskRuntime::load(
-        &EngineOptions {
-            model: model_path(),
-            ..Default::default()
-        },
-        None,
-    )
-    .expect("load SmolLM2");
+    use sofer::tasks::{self, ClassifyRequest, LabelSpec, SamplingRequest};
+    let runtime = task_runtime();
     let before = runtime.engine().counters();
     let req = ClassifyRequest {
         text: "I absolutely loved this movie, it was wonderful.".into(),
@@ -133,15 +135,8 @@ fn smollm2_classifies_with_five_votes_from_one_prefill() {
 /// distribution puts an obvious sentence on its label.
 #[test]
 fn smollm2_classifies_by_score_from_one_prefill() {
-    use sofer::tasks::{self, ClassifyMethod, ClassifyRequest, LabelSpec, TaskRuntime};
-    let runtime = TaskRuntime::load(
-        &EngineOptions {
-            model: model_path(),
-            ..Default::default()
-        },
-        None,
-    )
-    .expect("load SmolLM2");
+    use sofer::tasks::{self, ClassifyMethod, ClassifyRequest, LabelSpec};
+    let runtime = task_runtime();
     let request = |text: &str| {
         ClassifyRequest {
             text: text.into(),

@@ -160,27 +160,15 @@ fn byte_token_ids(tokenizer: &Tokenizer) -> Vec<bool> {
 /// The Hebrew documents and the English news sentences of the repository's eval data.
 fn corpora(dir: Option<PathBuf>) -> anyhow::Result<Vec<(String, String)>> {
     let dir = super::eval::data_dir(dir)?;
-    let hebrew_path = dir.join("hebrew/he_ud_docs.jsonl");
     let mut hebrew = String::new();
-    for line in std::fs::read_to_string(&hebrew_path)
-        .with_context(|| format!("reading {}", hebrew_path.display()))?
-        .lines()
-    {
-        let doc: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("reading {}", hebrew_path.display()))?;
+    for doc in jsonl(&dir.join("hebrew/he_ud_docs.jsonl"))? {
         for p in doc["paragraphs"].as_array().into_iter().flatten() {
             hebrew.push_str(p.as_str().unwrap_or_default());
             hebrew.push('\n');
         }
     }
-    let news_path = dir.join("parallel/ntrex128_eng_heb.jsonl");
     let mut english = String::new();
-    for line in std::fs::read_to_string(&news_path)
-        .with_context(|| format!("reading {}", news_path.display()))?
-        .lines()
-    {
-        let pair: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("reading {}", news_path.display()))?;
+    for pair in jsonl(&dir.join("parallel/ntrex128_eng_heb.jsonl"))? {
         english.push_str(pair["eng"].as_str().unwrap_or_default());
         english.push('\n');
     }
@@ -188,4 +176,17 @@ fn corpora(dir: Option<PathBuf>) -> anyhow::Result<Vec<(String, String)>> {
         ("he_ud_docs".to_string(), hebrew),
         ("ntrex_eng".to_string(), english),
     ])
+}
+
+/// Every line of a JSONL file, parsed; errors name the file and line.
+fn jsonl(path: &std::path::Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), n + 1))
+        })
+        .collect()
 }

@@ -132,24 +132,23 @@ pub fn score_continuations(
                 .map(|(&t, &c)| (t, c))
                 .collect();
             let mut continuing = 0.0f64;
-            for &(token, child) in &children {
+            for (token, child) in children {
                 let lp = logprobs[token as usize];
                 continuing += lp.exp();
                 trie.nodes[child].logprob = base + lp;
-                if !trie.nodes[child].children.is_empty() {
+                if trie.nodes[child].children.is_empty() {
+                    for &i in &trie.nodes[child].ends {
+                        scores.logprobs[i] = base + lp;
+                    }
+                } else {
                     expand.push((row as u32, child, token));
                 }
             }
+            // Continuations ending at an expanded node: these tokens, then none of the
+            // longer ones' next tokens.
             let ends_here = base + (1.0 - continuing).max(0.0).ln();
             for &i in &trie.nodes[node].ends {
                 scores.logprobs[i] = ends_here;
-            }
-            for &(_, child) in &children {
-                if trie.nodes[child].children.is_empty() {
-                    for &i in &trie.nodes[child].ends {
-                        scores.logprobs[i] = trie.nodes[child].logprob;
-                    }
-                }
             }
         }
         if expand.is_empty() {

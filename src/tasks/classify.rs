@@ -314,18 +314,11 @@ pub fn classify(
     let answer = ctx
         .answer(PromptKind::Classify, lang, &vars(document))?
         .unwrap_or_default();
+    // The labels' tokens when they are to be scored: asked for, or by default when short.
     let scored = match req.method {
         Some(ClassifyMethod::Vote) => None,
-        _ => Some(LabelContinuations::new(ctx.tokenizer, &answer, &names)?),
-    };
-    let scorable =
-        |c: &LabelContinuations| c.unscorable.is_empty() && c.longest() <= MAX_SCORED_LABEL_TOKENS;
-    let scored = match (req.method, scored) {
-        (None, Some(c)) if !scorable(&c) => None,
-        (_, scored) => scored,
-    };
-    let mut outcome = match scored {
-        Some(c) => {
+        Some(ClassifyMethod::Score) => {
+            let c = LabelContinuations::new(ctx.tokenizer, &answer, &names)?;
             if let Some(&i) = c.unscorable.first() {
                 return Err(TaskError::invalid(
                     format!("labels[{i}].name"),
@@ -336,6 +329,13 @@ pub fn classify(
                     ),
                 ));
             }
+            Some(c)
+        }
+        None => Some(LabelContinuations::new(ctx.tokenizer, &answer, &names)?)
+            .filter(|c| c.unscorable.is_empty() && c.longest() <= MAX_SCORED_LABEL_TOKENS),
+    };
+    let mut outcome = match scored {
+        Some(c) => {
             let scores = ctx.score(&prompt, &c.ids, req.score_temperature, output, &mut usage)?;
             by_score(req, &names, &c, &scores.logprobs)
         }
