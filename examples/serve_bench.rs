@@ -332,9 +332,17 @@ async fn main() -> Result<(), Error> {
     let url = format!("http://{addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
-    let server = tokio::spawn(sofer::service::serve(config, listener, None, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(sofer::service::serve(
+        config,
+        sofer::service::Listeners {
+            grpc: listener,
+            metrics: None,
+            http: None,
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
     wait_serving(&url).await?;
     let ready_after = started.elapsed();
 

@@ -59,3 +59,8 @@ pub const MAX_ARCHIVE_ENTRIES: usize = 10_000;
 pub const MAX_PDF_PAGES: usize = 5_000;
 /// The most paragraphs a document may have.
 pub const MAX_PARAGRAPHS: usize = 200_000;
+
+/// Stop sequences one OpenAI-compatible request may give (OpenAI's limit).
+pub const MAX_STOP_SEQUENCES: usize = 4;
+/// Alternatives per token `/v1/completions` reports with `logprobs` (OpenAI's limit).
+pub const MAX_COMPLETION_LOGPROBS: usize = 5;

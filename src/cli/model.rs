@@ -220,6 +220,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                 max_tokens,
                 stop,
                 ignore_eos,
+                logprobs: None,
             };
             let stream_text = !json && n == 1;
             let mut write_err = None;

@@ -1,11 +1,11 @@
-//! `sofer serve`: the gRPC service; `sofer hash-key`: what the config stores for a key.
+//! `sofer serve`: the gRPC service (and HTTP beside it); `sofer hash-key`: what the config stores for a key.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use sofer::service::{hash_key, serve, ServerConfig};
+use sofer::service::{hash_key, serve, Listeners, ServerConfig};
 
 use super::index::IndexDir;
 
@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// The Prometheus metrics address (GET /metrics) [default: none].
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// The HTTP address: JSON tasks, the OpenAI-compatible API and the web page
+    /// [default: none].
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
     /// The GGUF model.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -53,6 +57,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.metrics_listen.is_some() {
         config.metrics_listen = args.metrics_listen;
     }
+    if args.http_listen.is_some() {
+        config.http_listen = args.http_listen;
+    }
     if args.model.is_some() {
         config.model = args.model;
     }
@@ -72,29 +79,35 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let addr = listener.local_addr()?;
+        let bind = |at: SocketAddr, what: &'static str| async move {
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding the {what} address {at}"))
+        };
+        let grpc = bind(config.listen, "gRPC").await?;
         let metrics = match config.metrics_listen {
-            Some(at) => Some(
-                tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("binding the metrics address {at}"))?,
-            ),
+            Some(at) => Some(bind(at, "metrics").await?),
             None => None,
         };
-        let metrics_addr = match &metrics {
-            Some(l) => Some(l.local_addr()?.to_string()),
+        let http = match config.http_listen {
+            Some(at) => Some(bind(at, "HTTP").await?),
             None => None,
         };
+        let addr = grpc.local_addr()?;
+        let local = |l: &Option<tokio::net::TcpListener>| {
+            l.as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| a.to_string())
+        };
+        let (metrics_addr, http_addr) = (local(&metrics), local(&http));
         println!(
             "{}",
-            serde_json::json!({ "listening": addr.to_string(), "metrics": metrics_addr })
+            serde_json::json!({ "listening": addr.to_string(), "metrics": metrics_addr, "http": http_addr })
         );
         std::io::stdout().flush()?;
-        tracing::info!(%addr, metrics = ?metrics_addr, "listening");
-        serve(config, listener, metrics, shutdown_signal()).await?;
+        tracing::info!(%addr, metrics = ?metrics_addr, http = ?http_addr, "listening");
+        let listeners = Listeners { grpc, metrics, http };
+        serve(config, listeners, shutdown_signal()).await?;
         anyhow::Ok(())
     })
 }

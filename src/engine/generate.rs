@@ -24,7 +24,13 @@ pub struct GenerationParams {
     pub stop: Vec<String>,
     /// Keep going past the end-of-sequence token (reference comparisons need this).
     pub ignore_eos: bool,
+    /// Record each generated token's log-probability and this many most likely
+    /// alternatives (0 to [`MAX_TOP_LOGPROBS`]); `None` records nothing.
+    pub logprobs: Option<usize>,
 }
+
+/// The most alternatives [`GenerationParams::logprobs`] may ask for (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: usize = 20;
 
 impl Default for GenerationParams {
     fn default() -> Self {
@@ -33,6 +39,7 @@ impl Default for GenerationParams {
             max_tokens: 256,
             stop: Vec::new(),
             ignore_eos: false,
+            logprobs: None,
         }
     }
 }
@@ -58,6 +65,43 @@ pub struct Completion {
     pub text: String,
     /// Why it ended.
     pub finish_reason: FinishReason,
+    /// One entry per id when [`GenerationParams::logprobs`] asked for them.
+    pub logprobs: Vec<TokenLogprob>,
+}
+
+/// A generated token's natural-log probability under the model (its raw distribution:
+/// before temperature, penalties and truncation), and the most likely tokens there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenLogprob {
+    /// The token.
+    pub token: u32,
+    /// Its log-probability.
+    pub logprob: f32,
+    /// The most likely tokens and their log-probabilities, most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
+impl TokenLogprob {
+    /// The log-softmax of `logits` at `token`, with the `top` most likely tokens.
+    pub fn of(logits: &[f32], token: u32, top: usize) -> Self {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+        let log_z = f64::from(max) + sum.ln();
+        let logprob = |id: u32| (f64::from(logits[id as usize]) - log_z) as f32;
+        let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+        let top = top.min(ids.len());
+        let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+        if top > 0 && top < ids.len() {
+            ids.select_nth_unstable_by(top - 1, by_logit);
+        }
+        ids.truncate(top);
+        ids.sort_by(by_logit);
+        Self {
+            token,
+            logprob: logprob(token),
+            top: ids.into_iter().map(|id| (id, logprob(id))).collect(),
+        }
+    }
 }
 
 /// Work counted as it happens (one atomic add per event), so other threads (metrics,
@@ -98,6 +142,9 @@ pub struct Delta<'a> {
     pub token: u32,
     /// Newly final text (may be empty while a character or a stop string is pending).
     pub text: &'a str,
+    /// The token's log-probability, when the request asked for them (not for the
+    /// end-of-sequence token, which is not part of the output).
+    pub logprob: Option<&'a TokenLogprob>,
 }
 
 /// What the engine reports while it works.
@@ -162,6 +209,7 @@ struct SampleState {
     stream: TextStream,
     rng: Rng,
     finish: Option<FinishReason>,
+    logprobs: Vec<TokenLogprob>,
 }
 
 /// Runs `n` samples of `prompt` on `model`; see [`Generator::generate_n`]. `timings` are
@@ -191,6 +239,11 @@ pub fn generate_n(
             "the prompt has no tokens".into(),
         ));
     }
+    if params.logprobs.is_some_and(|k| k > MAX_TOP_LOGPROBS) {
+        return Err(EngineError::InvalidParameter(format!(
+            "`top_logprobs` must be at most {MAX_TOP_LOGPROBS}"
+        )));
+    }
     let context = model.config().context_length;
     if prompt.len() + params.max_tokens > context {
         return Err(EngineError::ContextOverflow {
@@ -204,6 +257,7 @@ pub fn generate_n(
             ids: Vec::new(),
             text: String::new(),
             finish_reason: FinishReason::Length,
+            logprobs: Vec::new(),
         };
         return Ok(vec![empty; n]);
     }
@@ -239,6 +293,7 @@ pub fn generate_n(
             stream: TextStream::default(),
             rng: Rng::new(params.sampling.seed, i as u64),
             finish: None,
+            logprobs: Vec::new(),
         })
         .collect();
     let mut live: Vec<usize> = (0..n).collect(); // batch row -> sample
@@ -246,8 +301,14 @@ pub fn generate_n(
         let mut next_tokens = Vec::with_capacity(live.len());
         for (row, &s) in live.iter().enumerate() {
             let st = &mut samples[s];
+            let raw = params.logprobs.map(|_| logits[row].clone());
             let token = sample(&mut logits[row], &st.seen, &params.sampling, &mut st.rng);
             let before = st.stream.emitted();
+            if let (Some(raw), Some(top)) = (raw, params.logprobs) {
+                if Some(token) != eos {
+                    st.logprobs.push(TokenLogprob::of(&raw, token, top));
+                }
+            }
             if Some(token) == eos {
                 st.finish = Some(FinishReason::Eos);
                 st.stream.finish();
@@ -263,12 +324,14 @@ pub fn generate_n(
                 }
             }
             let text = &st.stream.text()[before..st.stream.emitted()];
+            let logprob = st.logprobs.last().filter(|_| Some(token) != eos);
             timings.generated_tokens += 1;
             counters.generated_tokens.fetch_add(1, Ordering::Relaxed);
             if !sink(Step::Token(Delta {
                 sample: s,
                 token,
                 text,
+                logprob,
             })) {
                 return Err(EngineError::Cancelled);
             }
@@ -298,6 +361,7 @@ pub fn generate_n(
             text: s.stream.text().to_string(),
             ids: s.ids,
             finish_reason: s.finish.unwrap_or(FinishReason::Length),
+            logprobs: s.logprobs,
         })
         .collect())
 }

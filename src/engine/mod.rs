@@ -16,6 +16,8 @@ pub mod synth;
 pub mod tokenizer;
 
 pub use error::{EngineError, Result};
-pub use generate::{Completion, FinishReason, GenerationParams, Generator};
+pub use generate::{
+    Completion, FinishReason, GenerationParams, Generator, TokenLogprob, MAX_TOP_LOGPROBS,
+};
 pub use instance::{Engine, EngineCounters, EngineOptions, ModelInfo};
 pub use score::ContinuationScores;

@@ -4,6 +4,7 @@
 //! ```toml
 //! listen = "127.0.0.1:50051"
 //! metrics_listen = "127.0.0.1:9090"   # optional
+//! http_listen = "127.0.0.1:8080"      # optional: the HTTP/JSON API, OpenAI API and web page
 //! model = "/models/model.gguf"
 //! index = "/data/index"
 //! index_read_only = false             # true: search only (one writer elsewhere)
@@ -40,6 +41,10 @@ pub struct ServerConfig {
     /// The Prometheus metrics address; none for no metrics endpoint.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// The HTTP address (JSON tasks, the OpenAI-compatible API, the web page); none for
+    /// gRPC only.
+    #[serde(default)]
+    pub http_listen: Option<SocketAddr>,
     /// The GGUF model.
     #[serde(default)]
     pub model: Option<PathBuf>,
@@ -134,6 +139,7 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             metrics_listen: None,
+            http_listen: None,
             model: None,
             tokenizer: None,
             index: None,
@@ -207,6 +213,9 @@ impl ServerConfig {
         }
         if let Some(v) = var("SOFER_METRICS_LISTEN") {
             self.metrics_listen = Some(parse("SOFER_METRICS_LISTEN", &v)?);
+        }
+        if let Some(v) = var("SOFER_HTTP_LISTEN") {
+            self.http_listen = Some(parse("SOFER_HTTP_LISTEN", &v)?);
         }
         if let Some(v) = var("SOFER_MODEL") {
             self.model = Some(v.into());

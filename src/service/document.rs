@@ -35,7 +35,7 @@ pub struct Documents {
 }
 
 /// A task to run with a context and an event sink.
-type TaskFn<T> = Box<
+pub(super) type TaskFn<T> = Box<
     dyn FnOnce(&TaskContext<'_>, &mut dyn FnMut(Event<'_>) -> bool) -> Result<T, TaskError> + Send,
 >;
 
@@ -64,7 +64,11 @@ fn task_status(err: TaskError, call: &CallInfo) -> Status {
 
 impl Documents {
     /// Queues `work` and waits for its result (or the deadline).
-    async fn unary<T: Send + 'static>(&self, call: CallInfo, work: TaskFn<T>) -> ApiResult<T> {
+    pub(super) async fn unary<T: Send + 'static>(
+        &self,
+        call: CallInfo,
+        work: TaskFn<T>,
+    ) -> ApiResult<T> {
         let ready = self.shared.ready()?;
         let (tx, rx) = oneshot::channel::<ApiResult<T>>();
         let job_call = call.clone();
@@ -105,7 +109,7 @@ impl Documents {
     /// its stream ends, or when it is refused. A client that reads nothing
     /// for the stall timeout while the buffer is full is cancelled: the engine never
     /// waits on a client for longer.
-    fn stream<T, M>(
+    pub(super) fn stream<T, M>(
         &self,
         observed: Observed,
         call: CallInfo,
@@ -151,6 +155,15 @@ impl Documents {
                         }
                         let part = match event {
                             Event::Text(text) => StreamPart::Text(text.to_string()),
+                            Event::Choice {
+                                index,
+                                text,
+                                logprob,
+                            } => StreamPart::Choice {
+                                index,
+                                text: text.to_string(),
+                                logprob: logprob.cloned(),
+                            },
                             Event::Step { name, done, total } => {
                                 StreamPart::Progress(pb::Progress {
                                     step: name.into(),
@@ -277,6 +290,15 @@ pub enum StreamPart<T> {
     Progress(pb::Progress),
     /// More text.
     Text(String),
+    /// A token of one of several samples (see [`Event::Choice`]).
+    Choice {
+        /// The sample.
+        index: usize,
+        /// Newly final text.
+        text: String,
+        /// The token's log-probability, when asked for.
+        logprob: Option<crate::engine::TokenLogprob>,
+    },
     /// The result.
     Done(T),
 }
@@ -286,7 +308,7 @@ fn summarize_message(part: StreamPart<tasks::Summary>) -> pb::StreamSummarizeRes
     pb::StreamSummarizeResponse {
         event: Some(match part {
             StreamPart::Progress(p) => E::Progress(p),
-            StreamPart::Text(t) => E::TextDelta(t),
+            StreamPart::Text(t) | StreamPart::Choice { text: t, .. } => E::TextDelta(t),
             StreamPart::Done(s) => E::Response(convert::summarize_response(s)),
         }),
     }
@@ -303,7 +325,7 @@ fn translate_message(part: StreamPart<Translated>) -> pb::StreamTranslateRespons
     pb::StreamTranslateResponse {
         event: Some(match part {
             StreamPart::Progress(p) => E::Progress(p),
-            StreamPart::Text(t) => E::TextDelta(t),
+            StreamPart::Text(t) | StreamPart::Choice { text: t, .. } => E::TextDelta(t),
             StreamPart::Done(t) => E::Response(convert::translate_response(t.translation, t.file)),
         }),
     }

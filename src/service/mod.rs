@@ -1,6 +1,7 @@
 //! The gRPC service (`proto/sofer/v1`): DocumentService, CorpusService and ModelService on
 //! tonic, with health, reflection, API keys and tenancy, a bounded engine queue,
-//! deadlines, cancellation, metrics and graceful shutdown.
+//! deadlines, cancellation, metrics and graceful shutdown; and the same services over
+//! HTTP/JSON beside it, with the OpenAI-compatible API and the web page ([`http`]).
 //!
 //! The server answers health checks at once and reports NOT_SERVING while the model loads
 //! and the index opens; the services answer UNAVAILABLE until then.
@@ -11,6 +12,7 @@ mod content;
 mod convert;
 mod corpus;
 mod document;
+pub mod http;
 mod metrics;
 mod model;
 mod observed;
@@ -31,4 +33,4 @@ pub mod pb {
 
 pub use auth::{hash_key, Tenant, LOCAL_TENANT};
 pub use config::{ConfigError, ServerConfig};
-pub use server::{serve, ServeError};
+pub use server::{serve, Listeners, ServeError};

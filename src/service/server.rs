@@ -18,6 +18,7 @@ use super::auth::KeyStore;
 use super::config::ServerConfig;
 use super::corpus::Corpus;
 use super::document::Documents;
+use super::http::{router as http_router, serve_http, tls_acceptor, HttpState};
 use super::metrics::{serve_metrics, Metrics};
 use super::model::Model;
 use super::pb;
@@ -161,13 +162,21 @@ fn load(config: &ServerConfig) -> Result<TaskRuntime, ServeError> {
     Ok(runtime.with_index(index))
 }
 
-/// Serves `config` on `listener` (and metrics on `metrics_listener`) until `shutdown`
-/// resolves, then drains for at most the grace period. Health answers at once; the
-/// services once the model is loaded.
+/// Where the server listens.
+pub struct Listeners {
+    /// gRPC.
+    pub grpc: TcpListener,
+    /// Prometheus metrics, if wanted.
+    pub metrics: Option<TcpListener>,
+    /// HTTP (JSON tasks, the OpenAI-compatible API, the web page), if wanted.
+    pub http: Option<TcpListener>,
+}
+
+/// Serves `config` on `listeners` until `shutdown` resolves, then drains for at most the
+/// grace period. Health answers at once; the services once the model is loaded.
 pub async fn serve(
     config: ServerConfig,
-    listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let shared = Arc::new(Shared {
@@ -175,6 +184,7 @@ pub async fn serve(
         metrics: Metrics::default(),
     });
     let keys = Arc::new(KeyStore::new(&config.auth.keys));
+    let authenticate_keys = keys.clone();
     if keys.is_empty() {
         tracing::warn!(
             "no API keys configured: accepting unauthenticated calls from loopback only, as tenant `local`"
@@ -195,34 +205,42 @@ pub async fn serve(
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         let peer = request.remote_addr();
-        let tenant = keys.authenticate(authorization, peer).map_err(|e| {
-            // The interceptor does not see the method: refusals are counted under one name.
-            auth_shared.refused(peer, &e.to_string());
-            Status::unauthenticated(e.to_string())
-        })?;
+        let tenant = authenticate_keys
+            .authenticate(authorization, peer)
+            .map_err(|e| {
+                // The interceptor does not see the method: refusals are counted under one name.
+                auth_shared.refused(peer, &e.to_string());
+                Status::unauthenticated(e.to_string())
+            })?;
         request.extensions_mut().insert(tenant);
         request.extensions_mut().insert(Arrived(Instant::now()));
         Ok(request)
     };
     let max = config.limits.max_message_bytes;
-    let documents = DocumentServiceServer::new(Documents {
+    let documents = Arc::new(Documents {
         shared: shared.clone(),
         stall_timeout: Duration::from_secs(config.limits.stall_timeout_seconds),
-    })
-    .max_decoding_message_size(max);
-    let corpus = CorpusServiceServer::new(Corpus {
+    });
+    let corpus = Arc::new(Corpus {
         shared: shared.clone(),
-    })
-    .max_decoding_message_size(max);
-    let model = ModelServiceServer::new(Model {
+    });
+    let model = Arc::new(Model {
         shared: shared.clone(),
         tokenize_permits: tokio::sync::Semaphore::new(crate::limits::TOKENIZE_CONCURRENCY),
-    })
-    .max_decoding_message_size(max);
+    });
+    let http_state = Arc::new(HttpState {
+        shared: shared.clone(),
+        keys: keys.clone(),
+        documents: documents.clone(),
+        corpus: corpus.clone(),
+        model: model.clone(),
+        max_body: max,
+    });
 
     let mut builder = Server::builder()
         .http2_max_header_list_size(crate::limits::MAX_HEADER_LIST_BYTES)
         .layer(MapResponseLayer::new(too_large_is_resource_exhausted));
+    let mut http_tls = None;
     if let Some(tls) = &config.tls {
         let read = |path: &std::path::Path| {
             std::fs::read(path).map_err(|source| ServeError::Io {
@@ -230,26 +248,58 @@ pub async fn serve(
                 source,
             })
         };
-        let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        let (cert, key) = (read(&tls.cert)?, read(&tls.key)?);
+        if listeners.http.is_some() {
+            let acceptor = tls_acceptor(&cert, &key).map_err(|e| ServeError::Io {
+                what: format!(
+                    "TLS for HTTP ({} and {})",
+                    tls.cert.display(),
+                    tls.key.display()
+                ),
+                source: std::io::Error::other(e),
+            })?;
+            http_tls = Some(acceptor);
+        }
+        let identity = Identity::from_pem(cert, key);
         builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
     }
-    if let Some(metrics_listener) = metrics_listener {
+    if let Some(metrics_listener) = listeners.metrics {
         let shared = shared.clone();
         tokio::spawn(serve_metrics(metrics_listener, move || {
             shared.render_metrics()
         }));
     }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let grace = Duration::from_secs(config.limits.grace_period_seconds);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let http_server = listeners.http.map(|listener| {
+        tokio::spawn(serve_http(
+            listener,
+            http_tls,
+            http_router(http_state),
+            stopped.clone(),
+            grace,
+        ))
+    });
+    let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
     let router = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(documents, authenticate.clone()))
-        .add_service(InterceptedService::new(corpus, authenticate.clone()))
-        .add_service(InterceptedService::new(model, authenticate));
-    let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = stopped.await;
+        .add_service(InterceptedService::new(
+            DocumentServiceServer::from_arc(documents).max_decoding_message_size(max),
+            authenticate.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            CorpusServiceServer::from_arc(corpus).max_decoding_message_size(max),
+            authenticate.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            ModelServiceServer::from_arc(model).max_decoding_message_size(max),
+            authenticate,
+        ));
+    let mut grpc_stopped = stopped;
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
+        let _ = grpc_stopped.wait_for(|stopped| *stopped).await;
     }));
 
     let loading = {
@@ -281,9 +331,16 @@ pub async fn serve(
         "shutting down: no new calls, finishing the ones in flight"
     );
     set_health(&health, ServingStatus::NotServing).await;
-    let _ = stop.send(());
-    let grace = Duration::from_secs(config.limits.grace_period_seconds);
-    match tokio::time::timeout(grace, server).await {
+    let _ = stop.send(true);
+    let http_drained = async {
+        if let Some(http_server) = http_server {
+            if let Err(e) = http_server.await {
+                tracing::error!(error = %e, "the HTTP server task failed");
+            }
+        }
+    };
+    let (grpc_drained, ()) = tokio::join!(tokio::time::timeout(grace, server), http_drained);
+    match grpc_drained {
         Ok(Ok(result)) => result?,
         Ok(Err(e)) => tracing::error!(error = %e, "the server task failed"),
         Err(_) => tracing::warn!("grace period over; calls still in flight are dropped"),

@@ -343,8 +343,7 @@ pub fn classify(
             let params = GenerationParams {
                 sampling: req.sampling.params.clone(),
                 max_tokens,
-                stop: Vec::new(),
-                ignore_eos: false,
+                ..Default::default()
             };
             let completions =
                 ctx.generate(&prompt, &params, req.votes, false, output, &mut usage)?;

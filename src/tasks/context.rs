@@ -8,16 +8,26 @@ use serde::Serialize;
 use super::error::{Result, TaskError};
 use crate::engine::generate::Step;
 use crate::engine::tokenizer::Tokenizer;
-use crate::engine::{Completion, ContinuationScores, GenerationParams, Generator};
+use crate::engine::{Completion, ContinuationScores, GenerationParams, Generator, TokenLogprob};
 use crate::prompt::{ChatFormat, EncodeOptions, Language, PromptKind, PromptSet, Role};
 use crate::retrieval::Retriever;
 use crate::text::{EstimatedTokens, TokenCounter};
 
 /// Something a running task tells its caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Event<'a> {
     /// Newly final text of the task's answer, in order (the streamed output).
     Text(&'a str),
+    /// A token of one of several samples streamed side by side (raw completions): its
+    /// newly final text (possibly empty) and, when asked for, its log-probability.
+    Choice {
+        /// The sample (0-based).
+        index: usize,
+        /// Newly final text.
+        text: &'a str,
+        /// The token's log-probability.
+        logprob: Option<&'a TokenLogprob>,
+    },
     /// One step of a multi-step task is about to run (`map` 3 of 12, `reduce`, …).
     Step {
         /// The step's name: "map", "reduce", "translate", "classify".
@@ -154,6 +164,31 @@ impl TaskContext<'_> {
                 output(Event::Text(delta.text))
             }
             Step::Token(_) => true,
+        };
+        let completions = self.generator.generate_n(prompt, params, n, &mut sink)?;
+        usage.prefills += 1;
+        usage.prompt_tokens += prompt.len();
+        usage.completion_tokens += completions.iter().map(|c| c.ids.len()).sum::<usize>();
+        Ok(completions)
+    }
+
+    /// Runs `n` samples of `prompt` from one prefill, adding their cost to `usage`; every
+    /// token of every sample goes to `output` as [`Event::Choice`].
+    pub fn generate_choices(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        output: &mut Output<'_>,
+        usage: &mut Usage,
+    ) -> Result<Vec<Completion>> {
+        let mut sink = |step: Step<'_>| match step {
+            Step::Prompt { done, total } => output(Event::Prompt { done, total }),
+            Step::Token(delta) => output(Event::Choice {
+                index: delta.sample,
+                text: delta.text,
+                logprob: delta.logprob,
+            }),
         };
         let completions = self.generator.generate_n(prompt, params, n, &mut sink)?;
         usage.prefills += 1;

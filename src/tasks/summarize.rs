@@ -233,8 +233,7 @@ pub fn summarize(
     let params = GenerationParams {
         sampling: req.sampling.params.clone(),
         max_tokens,
-        stop: Vec::new(),
-        ignore_eos: false,
+        ..Default::default()
     };
     let (context, mut citations) = retrieve_context(ctx, req)?;
     let vars = |key: &str, value: Value| {

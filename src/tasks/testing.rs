@@ -66,6 +66,7 @@ impl<F: Fn(usize, usize, &str) -> String> Generator for Scripted<F> {
                 sample,
                 token: ids.first().copied().unwrap_or(0),
                 text: &text,
+                logprob: None,
             })) {
                 return Err(EngineError::Cancelled);
             }
@@ -73,6 +74,7 @@ impl<F: Fn(usize, usize, &str) -> String> Generator for Scripted<F> {
                 ids,
                 text,
                 finish_reason: FinishReason::Eos,
+                logprobs: Vec::new(),
             });
         }
         Ok(out)

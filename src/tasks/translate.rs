@@ -322,8 +322,7 @@ fn translate_paragraph(
         let params = GenerationParams {
             sampling: req.sampling.params.clone(),
             max_tokens,
-            stop: Vec::new(),
-            ignore_eos: false,
+            ..Default::default()
         };
         let stream = req.candidates == 1;
         let completions = ctx.generate(&prompt, &params, req.candidates, stream, output, usage)?;

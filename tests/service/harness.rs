@@ -18,6 +18,8 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub metrics: String,
+    /// The HTTP address (`host:port`).
+    pub http: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -31,6 +33,8 @@ impl Server {
             "--listen",
             "127.0.0.1:0",
             "--metrics-listen",
+            "127.0.0.1:0",
+            "--http-listen",
             "127.0.0.1:0",
         ])
         .arg("--model")
@@ -69,6 +73,7 @@ impl Server {
             child,
             addr: v["listening"].as_str().expect("listening").to_string(),
             metrics: v["metrics"].as_str().unwrap_or_default().to_string(),
+            http: v["http"].as_str().expect("http").to_string(),
             dir,
         }
     }

@@ -1,0 +1,238 @@
+//! The route table: which URL calls which service method.
+//!
+//! | route | RPC |
+//! |---|---|
+//! | `POST /v1/summarize`, `POST /v1/summarize:stream` | Summarize, StreamSummarize |
+//! | `POST /v1/translate[?download=true]`, `POST /v1/translate:stream` | Translate, StreamTranslate |
+//! | `POST /v1/classify` | Classify |
+//! | `POST /v1/documents:ingest`, `POST /v1/documents:delete` | IngestDocuments, DeleteDocuments |
+//! | `POST /v1/search`, `GET /v1/collections` | Search, ListCollections |
+//! | `GET /v1/model`, `POST /v1/tokenize` | GetModelInfo, Tokenize |
+//! | `POST /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models[/{id}]` | OpenAI |
+//! | `GET /`, `/app.js`, `/style.css` | the web page |
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use tonic::Status;
+
+use super::super::auth::KeyStore;
+use super::super::corpus::Corpus;
+use super::super::document::Documents;
+use super::super::model::Model;
+use super::super::pb;
+use super::super::pb::corpus_service_server::CorpusService;
+use super::super::pb::document_service_server::DocumentService;
+use super::super::pb::model_service_server::ModelService;
+use super::super::server::Shared;
+use super::super::status::ApiResult;
+use super::call::Caller;
+use super::error::google_error;
+use super::tasks::{self, TaskCall};
+use super::{openai, page, Peer};
+
+/// What the routes share: the same service implementations gRPC calls.
+pub struct HttpState {
+    pub(in crate::service) shared: Arc<Shared>,
+    pub(in crate::service) keys: Arc<KeyStore>,
+    pub(in crate::service) documents: Arc<Documents>,
+    pub(in crate::service) corpus: Arc<Corpus>,
+    pub(in crate::service) model: Arc<Model>,
+    /// The largest request body, as gRPC's largest message.
+    pub(in crate::service) max_body: usize,
+}
+
+impl HttpState {
+    /// The authenticated caller of a request.
+    pub fn caller(&self, headers: &HeaderMap, peer: Peer) -> Result<Caller, Status> {
+        Caller::of(&self.keys, &self.shared, headers, peer)
+    }
+
+    /// CorpusService.IngestDocuments.
+    pub async fn corpus_ingest(
+        &self,
+        request: tonic::Request<tonic::Streaming<pb::IngestDocumentsRequest>>,
+    ) -> ApiResult<tonic::Response<pb::IngestDocumentsResponse>> {
+        self.corpus.ingest_documents(request).await
+    }
+}
+
+type AppState = State<Arc<HttpState>>;
+
+/// The HTTP routes over `state`.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/v1/summarize", post(summarize))
+        .route("/v1/summarize:stream", post(stream_summarize))
+        .route("/v1/translate", post(translate))
+        .route("/v1/translate:stream", post(stream_translate))
+        .route("/v1/classify", post(classify))
+        .route("/v1/documents:ingest", post(ingest))
+        .route("/v1/documents:delete", post(delete))
+        .route("/v1/search", post(search))
+        .route("/v1/collections", get(list_collections))
+        .route("/v1/model", get(model_info))
+        .route("/v1/tokenize", post(tokenize))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{id}", get(openai::get_model))
+        .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/style.css", get(page::style))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The body of a request, or 413 (in the route's error shape) past the message size limit.
+pub async fn read_body(
+    state: &HttpState,
+    request: Request,
+    error_shape: fn(&Status) -> Response,
+) -> Result<(HeaderMap, Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, state.max_body).await {
+        Ok(bytes) => Ok((parts.headers, bytes)),
+        Err(_) => {
+            let status = Status::resource_exhausted(format!(
+                "the request body is larger than the limit of {} bytes",
+                state.max_body
+            ));
+            let mut answer = error_shape(&status);
+            *answer.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            Err(answer)
+        }
+    }
+}
+
+macro_rules! unary_route {
+    ($name:ident, $service:ident, $method:ident) => {
+        async fn $name(
+            State(state): AppState,
+            Extension(peer): Extension<Peer>,
+            request: Request,
+        ) -> Response {
+            let (headers, body) = match read_body(&state, request, google_error).await {
+                Ok(read) => read,
+                Err(answer) => return answer,
+            };
+            let service = state.$service.clone();
+            let task = TaskCall {
+                state: &state,
+                headers: &headers,
+                peer,
+                body,
+            };
+            tasks::unary(task, |r| async move { service.$method(r).await }).await
+        }
+    };
+}
+
+macro_rules! streaming_route {
+    ($name:ident, $method:ident) => {
+        async fn $name(
+            State(state): AppState,
+            Extension(peer): Extension<Peer>,
+            request: Request,
+        ) -> Response {
+            let (headers, body) = match read_body(&state, request, google_error).await {
+                Ok(read) => read,
+                Err(answer) => return answer,
+            };
+            let service = state.documents.clone();
+            let task = TaskCall {
+                state: &state,
+                headers: &headers,
+                peer,
+                body,
+            };
+            tasks::streaming(task, |r| async move { service.$method(r).await }).await
+        }
+    };
+}
+
+unary_route!(summarize, documents, summarize);
+unary_route!(classify, documents, classify);
+unary_route!(delete, corpus, delete_documents);
+unary_route!(search, corpus, search);
+unary_route!(list_collections, corpus, list_collections);
+unary_route!(model_info, model, get_model_info);
+unary_route!(tokenize, model, tokenize);
+streaming_route!(stream_summarize, stream_summarize);
+streaming_route!(stream_translate, stream_translate);
+
+async fn translate(
+    State(state): AppState,
+    Extension(peer): Extension<Peer>,
+    Query(query): Query<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    let download = match query.get("download").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return google_error(&super::super::status::bad_request(
+                "download",
+                format!("must be true or false, got {other:?}"),
+            ))
+        }
+    };
+    let (headers, body) = match read_body(&state, request, google_error).await {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    let service = state.documents.clone();
+    let task = TaskCall {
+        state: &state,
+        headers: &headers,
+        peer,
+        body,
+    };
+    if !download {
+        return tasks::unary(task, |r| async move { service.translate(r).await }).await;
+    }
+    let mut file = None;
+    let answer = tasks::unary(task, |r| async {
+        let response = service.translate(r).await?;
+        file = Some(tasks::download(response.get_ref()));
+        Ok(response)
+    })
+    .await;
+    match file {
+        Some(file) => file,
+        None => answer,
+    }
+}
+
+async fn ingest(
+    State(state): AppState,
+    Extension(peer): Extension<Peer>,
+    request: Request,
+) -> Response {
+    let (headers, body) = match read_body(&state, request, google_error).await {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    tasks::ingest(TaskCall {
+        state: &state,
+        headers: &headers,
+        peer,
+        body,
+    })
+    .await
+}
+
+async fn not_found(request: Request<Body>) -> Response {
+    let status = Status::not_found(format!(
+        "no route {} {} (see docs/http.md)",
+        request.method(),
+        request.uri().path()
+    ));
+    google_error(&status)
+}

@@ -1,0 +1,49 @@
+//! Server-sent events: each item one `data:` event of JSON, an error as an `event: error`.
+//! The body is a stream, so a client that disconnects drops it, and with it the engine's
+//! channel: the task stops within a token.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use serde_json::Value;
+use tonic::codegen::tokio_stream::{Stream, StreamExt};
+
+/// One event of a stream.
+pub enum SseEvent {
+    /// `data: {json}`.
+    Data(Value),
+    /// `event: error` with `data: {json}`.
+    Error(Value),
+    /// `data: [DONE]` (OpenAI's end of stream).
+    Done,
+}
+
+impl SseEvent {
+    fn bytes(&self) -> Bytes {
+        Bytes::from(match self {
+            SseEvent::Data(v) => format!("data: {v}\n\n"),
+            SseEvent::Error(v) => format!("event: error\ndata: {v}\n\n"),
+            SseEvent::Done => "data: [DONE]\n\n".to_string(),
+        })
+    }
+}
+
+/// A `text/event-stream` response of `events`, each item written (and flushed) at once.
+pub fn response(events: impl Stream<Item = Vec<SseEvent>> + Send + 'static) -> Response {
+    let body = Body::from_stream(events.map(|batch| {
+        let bytes: Vec<u8> = batch.iter().flat_map(|e| e.bytes()).collect();
+        Ok::<_, Infallible>(Bytes::from(bytes))
+    }));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies such as nginx would otherwise hold the tokens back.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
