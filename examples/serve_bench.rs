@@ -1,10 +1,10 @@
-//! Load on the gRPC server, in-process, with the tiny model: N clients send one
-//! RPC back to back for S seconds; throughput, latency percentiles, rejections and the
-//! process's peak memory.
+//! Load on the server, in-process, with the tiny model: N clients send one RPC back to
+//! back for S seconds, over gRPC or over HTTP/JSON; throughput, latency percentiles,
+//! rejections and the process's peak memory.
 //!
 //! `cargo run --release --example serve_bench -- [--clients N] [--seconds S]
-//! [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q]` (defaults 4, 30,
-//! classify, 64; the model is `$SOFER_MODEL`, else the synthesized tiny Mixtral). Clients retry
+//! [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q] [--http]` (defaults
+//! 4, 30, classify, 64, gRPC; the model is `$SOFER_MODEL`, else the synthesized tiny Mixtral). Clients retry
 //! RESOURCE_EXHAUSTED at once unless `--backoff-ms MS` makes them wait first. With
 //! `SERVE_BENCH_CALLS=FILE`, every call's start, latency and code go to FILE (TSV).
 
@@ -78,6 +78,8 @@ struct Args {
     rpc: Rpc,
     queue_capacity: usize,
     backoff: Duration,
+    /// Call the HTTP/JSON routes instead of gRPC.
+    http: bool,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -87,6 +89,7 @@ fn parse_args() -> Result<Args, Error> {
         rpc: Rpc::Classify,
         queue_capacity: 64,
         backoff: Duration::ZERO,
+        http: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -97,11 +100,12 @@ fn parse_args() -> Result<Args, Error> {
             "--rpc" => args.rpc = Rpc::parse(&value()?)?,
             "--queue-capacity" => args.queue_capacity = value()?.parse()?,
             "--backoff-ms" => args.backoff = Duration::from_millis(value()?.parse()?),
+            "--http" => args.http = true,
             "-h" | "--help" => {
                 println!(
                     "serve_bench [--clients N] [--seconds S] \
                      [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q] \
-                     [--backoff-ms MS]"
+                     [--backoff-ms MS] [--http]"
                 );
                 std::process::exit(0);
             }
@@ -133,6 +137,31 @@ impl Tally {
         for (code, (n, message)) in other.errors {
             let entry = self.errors.entry(code).or_insert((0, message));
             entry.0 += n;
+        }
+    }
+
+    /// Counts one call's outcome, waiting `backoff` after a rejection.
+    async fn count(
+        &mut self,
+        result: Result<Result<(), tonic::Status>, tokio::time::error::Elapsed>,
+        took: Duration,
+        backoff: Duration,
+    ) {
+        match result {
+            Ok(Ok(())) => self.ok.push(took),
+            Ok(Err(status)) if status.code() == Code::ResourceExhausted => {
+                self.rejected.push(took);
+                if !backoff.is_zero() {
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+            Ok(Err(status)) => {
+                self.error(format!("{:?}", status.code()), status.message().to_string())
+            }
+            Err(_) => self.error(
+                "client timeout".into(),
+                format!("no answer in {CALL_TIMEOUT:?}"),
+            ),
         }
     }
 
@@ -202,6 +231,89 @@ async fn call(
     Ok(())
 }
 
+/// The HTTP route and JSON body of the same request [`call`] sends.
+fn http_request(rpc: Rpc) -> (&'static str, String) {
+    let sampling = |max_tokens: u32| serde_json::json!({ "maxTokens": max_tokens });
+    let (route, body) = match rpc {
+        Rpc::Classify => (
+            "/v1/classify",
+            serde_json::json!({"text": SENTENCE, "labels": [{"name": "חדשות"}, {"name": "ספורט"}],
+                               "votes": 3, "sampling": sampling(4)}),
+        ),
+        Rpc::Summarize => (
+            "/v1/summarize",
+            serde_json::json!({"text": PARAGRAPH, "sampling": sampling(16)}),
+        ),
+        Rpc::Translate => (
+            "/v1/translate",
+            serde_json::json!({"text": SHORT, "sampling": sampling(16)}),
+        ),
+        Rpc::Tokenize => ("/v1/tokenize", serde_json::json!({ "text": PARAGRAPH })),
+    };
+    (route, body.to_string())
+}
+
+/// Sends one request of `rpc` over HTTP/1.1 (keep-alive); 429 is RESOURCE_EXHAUSTED.
+async fn http_call(
+    rpc: Rpc,
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>,
+    authority: &str,
+) -> Result<(), tonic::Status> {
+    use http_body_util::BodyExt;
+    let (route, body) = http_request(rpc);
+    let request = hyper::Request::post(route)
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+        .to_bytes();
+    match status.as_u16() {
+        200 => Ok(()),
+        429 => Err(tonic::Status::resource_exhausted("HTTP 429")),
+        other => Err(tonic::Status::unknown(format!(
+            "HTTP {other}: {}",
+            String::from_utf8_lossy(&body)
+        ))),
+    }
+}
+
+/// One HTTP client on its own connection, calling until `until`.
+async fn http_client(
+    addr: std::net::SocketAddr,
+    rpc: Rpc,
+    backoff: Duration,
+    until: Instant,
+) -> Result<Tally, Error> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let authority = addr.to_string();
+    let mut tally = Tally::default();
+    while Instant::now() < until {
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(CALL_TIMEOUT, http_call(rpc, &mut sender, &authority)).await;
+        tally.count(result, started.elapsed(), backoff).await;
+    }
+    Ok(tally)
+}
+
 /// One client on its own connection, calling until `until`.
 async fn client(
     url: String,
@@ -228,22 +340,7 @@ async fn client(
             };
             tally.calls.push((started - start, took, code));
         }
-        match result {
-            Ok(Ok(())) => tally.ok.push(took),
-            Ok(Err(status)) if status.code() == Code::ResourceExhausted => {
-                tally.rejected.push(took);
-                if !backoff.is_zero() {
-                    tokio::time::sleep(backoff).await;
-                }
-            }
-            Ok(Err(status)) => {
-                tally.error(format!("{:?}", status.code()), status.message().to_string())
-            }
-            Err(_) => tally.error(
-                "client timeout".into(),
-                format!("no answer in {CALL_TIMEOUT:?}"),
-            ),
-        }
+        tally.count(result, took, backoff).await;
     }
     Ok(tally)
 }
@@ -329,6 +426,8 @@ async fn main() -> Result<(), Error> {
     let workers = config.limits.workers;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http_addr = http_listener.local_addr()?;
     let url = format!("http://{addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
@@ -337,7 +436,7 @@ async fn main() -> Result<(), Error> {
         sofer::service::Listeners {
             grpc: listener,
             metrics: None,
-            http: None,
+            http: Some(http_listener),
         },
         async {
             let _ = stopped.await;
@@ -351,6 +450,9 @@ async fn main() -> Result<(), Error> {
     let until = bench_start + Duration::from_secs(args.seconds);
     let clients: Vec<_> = (0..args.clients)
         .map(|_| {
+            if args.http {
+                return tokio::spawn(http_client(http_addr, args.rpc, args.backoff, until));
+            }
             tokio::spawn(client(
                 url.clone(),
                 args.rpc,
@@ -410,7 +512,11 @@ async fn main() -> Result<(), Error> {
         args.queue_capacity,
         ready_after.as_secs_f64()
     );
-    println!("rpc\t\t{}", args.rpc.name());
+    println!(
+        "rpc\t\t{} over {}",
+        args.rpc.name(),
+        if args.http { "HTTP/1.1 JSON" } else { "gRPC" }
+    );
     println!("clients\t\t{}", args.clients);
     println!("seconds\t\t{} (wall {wall:.2})", args.seconds);
     println!("requests OK\t{ok}");

@@ -875,3 +875,63 @@ async fn grpc_and_http_share_one_queue_and_one_set_of_metrics() {
         assert!(metrics.contains(counted), "{counted} not in\n{metrics}");
     }
 }
+
+#[test]
+fn while_the_model_loads_every_route_answers_503_in_its_shape() {
+    use std::io::BufRead;
+    // A FIFO as the model: loading blocks on it until the test opens it for writing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("loading.gguf");
+    assert!(Command::new("mkfifo")
+        .arg(&model)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sofer"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--model",
+        ])
+        .arg(&model)
+        .arg("--index")
+        .arg(dir.path().join("index"))
+        .env_remove("SOFER_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sofer serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let http = serde_json::from_str::<Value>(&line).expect("JSON")["http"]
+        .as_str()
+        .expect("http")
+        .to_string();
+    let task = get(&format!("http://{http}/v1/model"));
+    assert_eq!(
+        (task.status, task.json()["error"]["status"].clone()),
+        (503, json!("UNAVAILABLE"))
+    );
+    assert_eq!(task.header("retry-after"), Some("1"));
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": "שלום"}]}).to_string();
+    let openai = post(&format!("http://{http}/v1/chat/completions"), &chat);
+    assert_eq!(
+        (openai.status, openai.json()["error"]["type"].clone()),
+        (503, json!("server_error"))
+    );
+    let page = get(&format!("http://{http}/"));
+    assert_eq!(page.status, 200, "the page loads while the model does");
+    drop(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&model)
+            .expect("open the FIFO"),
+    );
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "an empty model file fails to load");
+}

@@ -62,7 +62,23 @@ pub fn google_body(status: &Status) -> Value {
 
 /// A task route's error answer.
 pub fn google_error(status: &Status) -> Response {
-    (http_status(status.code()), axum::Json(google_body(status))).into_response()
+    answer(status, google_body(status))
+}
+
+/// `body` with the status's HTTP code; a client told to retry (429, 503) is told when.
+fn answer(status: &Status, body: Value) -> Response {
+    let code = http_status(status.code());
+    let mut response = (code, axum::Json(body)).into_response();
+    if matches!(
+        code,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }
 
 /// OpenAI's JSON error: `{"error": {message, type, param, code}}`.
@@ -90,7 +106,7 @@ pub fn openai_body(status: &Status) -> Value {
 
 /// An OpenAI route's error answer.
 pub fn openai_error(status: &Status) -> Response {
-    (http_status(status.code()), axum::Json(openai_body(status))).into_response()
+    answer(status, openai_body(status))
 }
 
 /// The canonical name of a code (`INVALID_ARGUMENT`).
