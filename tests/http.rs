@@ -204,14 +204,15 @@ async fn task_routes_over_curl_answer_what_grpc_answers() {
     assert_eq!(http.status, 200, "{}", String::from_utf8_lossy(&http.body));
     assert_eq!(http.json()["documents"], 2);
     let search = json!({"query": "ים המלח", "collection": "news", "k": 5});
+    let sea_search = pb::SearchRequest {
+        query: "ים המלח".into(),
+        collection: "news".into(),
+        k: 5,
+        ..Default::default()
+    };
     let http = post(&url(&server, "/v1/search"), &search.to_string()).json();
     let grpc = corpus
-        .search(pb::SearchRequest {
-            query: "ים המלח".into(),
-            collection: "news".into(),
-            k: 5,
-            ..Default::default()
-        })
+        .search(sea_search.clone())
         .await
         .expect("gRPC search")
         .into_inner();
@@ -230,12 +231,7 @@ async fn task_routes_over_curl_answer_what_grpc_answers() {
         String::from_utf8_lossy(&deleted.body)
     );
     let after = corpus
-        .search(pb::SearchRequest {
-            query: "ים המלח".into(),
-            collection: "news".into(),
-            k: 5,
-            ..Default::default()
-        })
+        .search(sea_search.clone())
         .await
         .expect("gRPC search")
         .into_inner();
@@ -485,7 +481,7 @@ async fn hanging_up_stops_decoding_within_a_token() {
         }
         let at_hang_up = server.counters().await;
         events.hang_up();
-        let settled = settle(&server).await;
+        let settled = server.settle().await;
         let after = settled.decode_steps - at_hang_up.decode_steps;
         eprintln!(
             "{route}: {} steps before hanging up, {after} after",
@@ -499,19 +495,6 @@ async fn hanging_up_stops_decoding_within_a_token() {
             settled.generated_tokens - before.generated_tokens < 1000,
             "{settled:?}"
         );
-    }
-}
-
-/// The counters once they stop moving.
-async fn settle(server: &Server) -> pb::GetModelInfoResponse {
-    let mut last = server.counters().await;
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = server.counters().await;
-        if now.decode_steps == last.decode_steps {
-            return now;
-        }
-        last = now;
     }
 }
 
@@ -552,14 +535,7 @@ async fn sigterm_lets_sse_streams_finish_and_exits_zero() {
         Some("[DONE]"),
         "{rest:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = server.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(0), "{}", server.log());
 }
 
@@ -742,6 +718,15 @@ async fn the_openai_python_sdk_gets_what_the_cli_generates() {
     );
 }
 
+/// What the page sends with its default sampling options and seed 7.
+fn greedy_seed_7() -> Option<pb::SamplingOptions> {
+    Some(pb::SamplingOptions {
+        temperature: Some(0.0),
+        seed: Some(7),
+        max_tokens: None,
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_in_headless_chromium_translates_and_classifies() {
     let server = Server::start(None, &[]);
@@ -766,11 +751,7 @@ async fn the_page_in_headless_chromium_translates_and_classifies() {
         .translate(pb::TranslateRequest {
             text: HEBREW.into(),
             target_language: pb::Language::English as i32,
-            sampling: Some(pb::SamplingOptions {
-                temperature: Some(0.0),
-                seed: Some(7),
-                max_tokens: None,
-            }),
+            sampling: greedy_seed_7(),
             ..Default::default()
         })
         .await
@@ -792,11 +773,7 @@ async fn the_page_in_headless_chromium_translates_and_classifies() {
             labels: labels(&["sport", "politics", "weather"]),
             votes: 5,
             method: pb::ClassifyMethod::Vote as i32,
-            sampling: Some(pb::SamplingOptions {
-                temperature: Some(0.0),
-                seed: Some(7),
-                max_tokens: None,
-            }),
+            sampling: greedy_seed_7(),
             ..Default::default()
         })
         .await

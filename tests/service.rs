@@ -321,7 +321,7 @@ async fn a_client_that_goes_away_stops_the_engine_within_a_few_tokens() {
     let at_drop = server.counters().await;
     drop(stream);
     drop(documents);
-    let settled = settle(&server).await;
+    let settled = server.settle().await;
     let after_drop = settled.decode_steps - at_drop.decode_steps;
     eprintln!(
         "decode steps when the client left: {}, afterwards: {after_drop}",
@@ -332,19 +332,6 @@ async fn a_client_that_goes_away_stops_the_engine_within_a_few_tokens() {
         after_drop <= 8,
         "the engine ran {after_drop} more steps after the client left"
     );
-}
-
-/// The counters once they stop moving.
-async fn settle(server: &Server) -> pb::GetModelInfoResponse {
-    let mut last = server.counters().await;
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = server.counters().await;
-        if now.decode_steps == last.decode_steps {
-            return now;
-        }
-        last = now;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,7 +353,7 @@ async fn a_short_deadline_gives_deadline_exceeded_and_the_server_keeps_serving()
     let err = documents.summarize(request).await.expect_err("deadline");
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
-    let settled = settle(&server).await;
+    let settled = server.settle().await;
     assert!(
         settled.generated_tokens < 3000,
         "the engine stopped: {settled:?}"
@@ -602,14 +589,7 @@ async fn sigterm_during_a_stream_lets_it_finish_and_exits_zero() {
         }
     }
     assert!(finished, "the stream ended with its response");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = server.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(0), "{}", server.log());
 }
 

@@ -151,6 +151,31 @@ impl Server {
         kb / 1024.0
     }
 
+    /// The process's exit status, once it exits within `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The engine counters once they stop moving.
+    pub async fn settle(&self) -> pb::GetModelInfoResponse {
+        let mut last = self.counters().await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = self.counters().await;
+            if now.decode_steps == last.decode_steps {
+                return now;
+            }
+            last = now;
+        }
+    }
+
     /// Engine counters through the API.
     pub async fn counters(&self) -> pb::GetModelInfoResponse {
         self.model()

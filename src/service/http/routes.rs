@@ -118,17 +118,11 @@ macro_rules! unary_route {
             Extension(peer): Extension<Peer>,
             request: Request,
         ) -> Response {
-            let (headers, body) = match read_body(&state, request, google_error).await {
-                Ok(read) => read,
+            let task = match TaskCall::read(&state, peer, request).await {
+                Ok(task) => task,
                 Err(answer) => return answer,
             };
             let service = state.$service.clone();
-            let task = TaskCall {
-                state: &state,
-                headers: &headers,
-                peer,
-                body,
-            };
             tasks::unary(task, |r| async move { service.$method(r).await }).await
         }
     };
@@ -141,17 +135,11 @@ macro_rules! streaming_route {
             Extension(peer): Extension<Peer>,
             request: Request,
         ) -> Response {
-            let (headers, body) = match read_body(&state, request, google_error).await {
-                Ok(read) => read,
+            let task = match TaskCall::read(&state, peer, request).await {
+                Ok(task) => task,
                 Err(answer) => return answer,
             };
             let service = state.documents.clone();
-            let task = TaskCall {
-                state: &state,
-                headers: &headers,
-                peer,
-                body,
-            };
             tasks::streaming(task, |r| async move { service.$method(r).await }).await
         }
     };
@@ -183,17 +171,11 @@ async fn translate(
             ))
         }
     };
-    let (headers, body) = match read_body(&state, request, google_error).await {
-        Ok(read) => read,
+    let task = match TaskCall::read(&state, peer, request).await {
+        Ok(task) => task,
         Err(answer) => return answer,
     };
     let service = state.documents.clone();
-    let task = TaskCall {
-        state: &state,
-        headers: &headers,
-        peer,
-        body,
-    };
     if !download {
         return tasks::unary(task, |r| async move { service.translate(r).await }).await;
     }
@@ -215,17 +197,11 @@ async fn ingest(
     Extension(peer): Extension<Peer>,
     request: Request,
 ) -> Response {
-    let (headers, body) = match read_body(&state, request, google_error).await {
-        Ok(read) => read,
+    let task = match TaskCall::read(&state, peer, request).await {
+        Ok(task) => task,
         Err(answer) => return answer,
     };
-    tasks::ingest(TaskCall {
-        state: &state,
-        headers: &headers,
-        peer,
-        body,
-    })
-    .await
+    tasks::ingest(task).await
 }
 
 async fn not_found(request: Request<Body>) -> Response {

@@ -15,7 +15,7 @@ use super::super::pb;
 use super::super::status::{bad_request, ApiResult};
 use super::call::Caller;
 use super::error::{google_body, google_error};
-use super::routes::HttpState;
+use super::routes::{read_body, HttpState};
 use super::sse::{self, SseEvent};
 use super::transcode::{from_json, to_json, ProtoMessage};
 use super::Peer;
@@ -25,17 +25,32 @@ pub struct TaskCall<'a> {
     /// The server's state.
     pub state: &'a HttpState,
     /// The request's headers.
-    pub headers: &'a HeaderMap,
+    pub headers: HeaderMap,
     /// Where it came from.
     pub peer: Peer,
     /// Its body.
     pub body: Bytes,
 }
 
-impl TaskCall<'_> {
+impl<'a> TaskCall<'a> {
+    /// Reads a task route's request, or answers 413 past the body limit.
+    pub async fn read(
+        state: &'a HttpState,
+        peer: Peer,
+        request: axum::extract::Request,
+    ) -> Result<Self, Response> {
+        let (headers, body) = read_body(state, request, google_error).await?;
+        Ok(Self {
+            state,
+            headers,
+            peer,
+            body,
+        })
+    }
+
     /// The caller and the request message, or the error answer.
     fn parse<Req: ProtoMessage>(&self) -> Result<(Caller, Req), Status> {
-        let caller = self.state.caller(self.headers, self.peer)?;
+        let caller = self.state.caller(&self.headers, self.peer)?;
         let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -93,7 +108,7 @@ where
 /// the service as the client stream gRPC would carry.
 pub async fn ingest(task: TaskCall<'_>) -> Response {
     let answered = async {
-        let caller = task.state.caller(task.headers, task.peer)?;
+        let caller = task.state.caller(&task.headers, task.peer)?;
         let messages = ingest_messages(&task.body)?;
         let mut framed = Vec::new();
         for message in &messages {
