@@ -82,7 +82,7 @@ RESTRICTED_VOLUME_TYPES = {
     "projected", "secret",
 }
 # The keys `sofer serve` accepts (src/service/config.rs; it refuses unknown ones).
-TOML_KEYS = {"listen", "metrics_listen", "model", "tokenizer", "index", "index_read_only",
+TOML_KEYS = {"listen", "metrics_listen", "http_listen", "model", "tokenizer", "index", "index_read_only",
              "prompts", "limits", "auth", "tls"}
 TOML_LIMITS_KEYS = {"queue_capacity", "workers", "max_message_bytes", "grace_period_seconds"}
 
@@ -663,7 +663,10 @@ class Checker:
         env = env_map(c)
         if "grpc" not in ports or "metrics" not in ports:
             return errs + ["container sofer needs ports named grpc and metrics"]
-        for key, port in (("SOFER_LISTEN", ports["grpc"]), ("SOFER_METRICS_LISTEN", ports["metrics"])):
+        listeners = [("SOFER_LISTEN", ports["grpc"]), ("SOFER_METRICS_LISTEN", ports["metrics"])]
+        if "http" in ports or "SOFER_HTTP_LISTEN" in env:
+            listeners.append(("SOFER_HTTP_LISTEN", ports.get("http", -1)))
+        for key, port in listeners:
             value = str((env.get(key) or {}).get("value", ""))
             if not value.startswith("0.0.0.0:") or port_of(value) != port:
                 errs.append(f"{key} must be 0.0.0.0:{port} (the default 127.0.0.1 is unreachable "
@@ -734,6 +737,7 @@ class Checker:
         self.config_refs.append((vol["configMap"]["name"], path[len(m["mountPath"]):].strip("/"), {
             "listen": expand(str(env.get("SOFER_LISTEN", {}).get("value")), env),
             "metrics_listen": expand(str(env.get("SOFER_METRICS_LISTEN", {}).get("value")), env),
+            "http_listen": expand(str(env.get("SOFER_HTTP_LISTEN", {}).get("value")), env),
             "model": expand(str(env.get("SOFER_MODEL", {}).get("value")), env),
             "index": expand(str(env.get("SOFER_INDEX", {}).get("value")), env),
             "index_read_only": str(env.get("SOFER_INDEX_READ_ONLY", {}).get("value")) == "true",
@@ -980,7 +984,7 @@ def lint_dockerfile(path: Path, dockerignore: Path) -> tuple[list[str], int | No
     for key in ("SOFER_MODEL", "SOFER_INDEX", "SOFER_LISTEN", "SOFER_METRICS_LISTEN"):
         if key not in env:
             errs.append(f"ENV {key} is not set in the final stage")
-    for key in ("SOFER_LISTEN", "SOFER_METRICS_LISTEN"):
+    for key in ("SOFER_LISTEN", "SOFER_METRICS_LISTEN", "SOFER_HTTP_LISTEN"):
         if key in env and port_of(env[key]) not in ports:
             errs.append(f"ENV {key}={env[key]} is not EXPOSEd")
     if env.get("SOFER_MODEL", "").rpartition("/")[0] != MODEL_MOUNT:
@@ -1115,6 +1119,8 @@ def self_test(deploy: Path, dockerignore: Path) -> int:
                                   "readinessProbe must be a grpc probe on the gRPC port"),
         "server listening on loopback": ("k8s/base/deployment.yaml", "value: 0.0.0.0:50051",
                                          "value: 127.0.0.1:50051", "SOFER_LISTEN must be 0.0.0.0"),
+        "HTTP on another port": ("k8s/base/deployment.yaml", "value: 0.0.0.0:8080",
+                                 "value: 0.0.0.0:8081", "SOFER_HTTP_LISTEN must be 0.0.0.0:8080"),
         "Service not headless": ("k8s/base/service.yaml", "  clusterIP: None", "  type: ClusterIP",
                                  "no headless Service"),
         "shard N != completions": ("k8s/batch/job.yaml", "value: \"4\"", "value: \"3\"",

@@ -463,28 +463,38 @@ fn model_id(server: &Server) -> String {
 async fn hanging_up_stops_decoding_within_a_token() {
     let server = Server::start(None, &[]);
     server.wait_serving().await;
-    for (route, body) in [
-        (
-            "/v1/chat/completions",
-            json!({"model": model_id(&server), "messages": [{"role": "user", "content": "ספר סיפור ארוך"}],
-                   "max_tokens": 3000, "stream": true, "seed": 3}),
-        ),
-        (
-            "/v1/summarize:stream",
-            json!({"text": HEBREW, "sampling": {"maxTokens": 3000, "temperature": 1.0, "seed": "3"}}),
-        ),
+    let chat = |stream: bool| {
+        json!({"model": model_id(&server), "messages": [{"role": "user", "content": "ספר סיפור ארוך"}],
+               "max_tokens": 3000, "stream": stream, "seed": 3})
+    };
+    let summary =
+        json!({"text": HEBREW, "sampling": {"maxTokens": 3000, "temperature": 1.0, "seed": "3"}});
+    for (route, body, streamed) in [
+        ("/v1/chat/completions", chat(true), true),
+        ("/v1/summarize:stream", summary.clone(), true),
+        ("/v1/chat/completions", chat(false), false),
+        ("/v1/summarize", summary, false),
     ] {
         let before = server.counters().await;
         let mut events = Events::start(&url(&server, route), &body.to_string(), &[]);
-        for _ in 0..5 {
-            events.next().expect("an event");
+        if streamed {
+            for _ in 0..5 {
+                events.next().expect("an event");
+            }
+        } else {
+            // A unary call answers at the end: hang up once it is decoding.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while server.counters().await.decode_steps < before.decode_steps + 5 {
+                assert!(Instant::now() < deadline, "{route} never started decoding");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         let at_hang_up = server.counters().await;
         events.hang_up();
         let settled = server.settle().await;
         let after = settled.decode_steps - at_hang_up.decode_steps;
         eprintln!(
-            "{route}: {} steps before hanging up, {after} after",
+            "{route} (streamed: {streamed}): {} steps before hanging up, {after} after",
             at_hang_up.decode_steps - before.decode_steps
         );
         assert!(
@@ -739,9 +749,11 @@ async fn the_page_in_headless_chromium_translates_and_classifies() {
     let english =
         "The football match ended with a late goal, and the fans celebrated in the streets.";
     let shots_arg = shots.display().to_string();
+    let docx = common::documents::dir().join("he_wiki.libreoffice.docx");
+    let docx_arg = docx.display().to_string();
     let seen = run_python(
         "page_check.py",
-        &[&url(&server, ""), &shots_arg, HEBREW, english],
+        &[&url(&server, ""), &shots_arg, HEBREW, english, &docx_arg],
     );
     eprintln!("{seen:#}\nscreenshots in {}", shots.display());
 
@@ -767,6 +779,26 @@ async fn the_page_in_headless_chromium_translates_and_classifies() {
         lines(seen["translation"].as_str().expect("translation")),
         lines(&translated.translation)
     );
+    let checked = documents
+        .translate(pb::TranslateRequest {
+            text: HEBREW.into(),
+            target_language: pb::Language::English as i32,
+            glossary: vec![pb::GlossaryEntry {
+                source: "ים המלח".into(),
+                target: "the Dead Sea".into(),
+            }],
+            sampling: Some(pb::SamplingOptions {
+                max_tokens: Some(8),
+                ..greedy_seed_7().expect("options")
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("gRPC translate with a glossary")
+        .into_inner();
+    let listed = seen["violations"].as_array().expect("violations").len();
+    assert_eq!(listed, checked.glossary_violations.len());
+    assert!(listed >= 1, "the tiny model never writes `the Dead Sea`");
     let classified = documents
         .classify(pb::ClassifyRequest {
             text: english.into(),
@@ -805,6 +837,25 @@ async fn the_page_in_headless_chromium_translates_and_classifies() {
     assert!(
         (total - 100.0).abs() < 0.5,
         "probability bars add up to {total}%"
+    );
+    let rebuilt = documents
+        .translate(pb::TranslateRequest {
+            content: std::fs::read(&docx).expect("fixture"),
+            target_language: pb::Language::English as i32,
+            sampling: Some(pb::SamplingOptions {
+                max_tokens: Some(4),
+                ..greedy_seed_7().expect("options")
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("gRPC translate of the DOCX")
+        .into_inner();
+    let downloaded =
+        std::fs::read(seen["download"]["path"].as_str().expect("path")).expect("the download");
+    assert_eq!(
+        downloaded, rebuilt.content,
+        "the page's download is gRPC's DOCX"
     );
     for shot in [
         "page-hebrew-translate.png",

@@ -49,7 +49,7 @@ enum Command {
     Translate(task::TranslateArgs),
     /// Classify a document into given labels: each label's exact probability, or votes.
     Classify(task::ClassifyArgs),
-    /// Serve the gRPC API (DocumentService, CorpusService, ModelService, health, reflection).
+    /// Serve the gRPC API and, with --http-listen, HTTP/JSON, the OpenAI API and a web page.
     Serve(serve::ServeArgs),
     /// Call a running server (wait for health, ingest, summarize, translate, classify).
     Client {

@@ -1,9 +1,10 @@
 """Drives Sofer's web page in headless Chromium against a live server.
 
-usage: page_check.py BASE_URL SHOT_DIR HEBREW_TEXT ENGLISH_TEXT
+usage: page_check.py BASE_URL SHOT_DIR HEBREW_TEXT ENGLISH_TEXT DOCX
 
-Pastes the Hebrew paragraph, translates it to English (streamed), then classifies the
-English one by votes, checking the DOM at each step; prints one JSON object of what it saw
+Pastes the Hebrew paragraph, translates it to English (streamed), classifies the English one
+by votes and by score, then drops the DOCX and downloads its translation, checking the DOM
+at each step; prints one JSON object of what it saw
 for the Rust test to compare with the gRPC answers. Exits non-zero on any failed check.
 """
 
@@ -14,7 +15,7 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-base, shots, hebrew, english = sys.argv[1:5]
+base, shots, hebrew, english, docx = sys.argv[1:6]
 
 # The direction a paragraph must take: that of its first strong character (the rule
 # `dir="auto"` applies), so the check holds whatever text the model produced.
@@ -83,6 +84,20 @@ with sync_playwright() as p:
     check("prompt tokens" in seen["translation_usage"], "no usage shown")
     page.screenshot(path=os.path.join(shots, "page-hebrew-translate.png"), full_page=True)
 
+    # A glossary term the translation misses is listed and marked on its paragraph.
+    page.fill("#glossary", "ים המלח = the Dead Sea")
+    page.fill("#max-tokens", "8")
+    page.click("#run")
+    wait_done(page)
+    violations = page.eval_on_selector_all("#violations li", "els => els.map(el => el.textContent)")
+    seen["violations"] = violations
+    check(page.is_visible("#violations") == bool(violations), "the violations list shows iff there are some")
+    marks = page.eval_on_selector_all("#output p.violation mark", "els => els.map(el => el.textContent)")
+    check(len(marks) == len(violations), f"marks {marks} for violations {violations}")
+    check(all("the Dead Sea" in v for v in violations), violations)
+    page.fill("#glossary", "")
+    page.fill("#max-tokens", "")
+
     # Classify an English paragraph by votes: the tally as a bar chart.
     page.fill("#text", english)
     check(page.eval_on_selector("#text", "el => getComputedStyle(el).direction") == "ltr",
@@ -117,6 +132,22 @@ with sync_playwright() as p:
     )
     check(len(seen["scores"]) == 3, f"score rows: {seen['scores']}")
     page.screenshot(path=os.path.join(shots, "page-english-classify.png"), full_page=True)
+
+    # A dropped DOCX comes back translated, as a download.
+    page.check("input[value=translate]")
+    page.set_input_files("#file", docx)
+    check(page.locator("#file-name").text_content().startswith(os.path.basename(docx)), "the file is not shown")
+    page.fill("#max-tokens", "4")
+    page.click("#run")
+    wait_done(page)
+    link = page.locator("#download")
+    check(link.is_visible(), "no download link for the translated file")
+    with page.expect_download() as info:
+        link.click()
+    saved = os.path.join(shots, "translated.docx")
+    info.value.save_as(saved)
+    seen["download"] = {"path": saved, "name": info.value.suggested_filename}
+    check(seen["download"]["name"].endswith(".translated.docx"), seen["download"])
 
     # Readable on a phone: nothing wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -101,6 +101,7 @@ function documentFields() {
     body.text = $("text").value;
   }
   body.sampling = { seed: String($("seed").value || 0), temperature: Number($("temperature").value || 0) };
+  if ($("max-tokens").value) body.sampling.maxTokens = Number($("max-tokens").value);
   return body;
 }
 
