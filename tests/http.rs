@@ -238,6 +238,14 @@ async fn task_routes_over_curl_answer_what_grpc_answers() {
     assert!(after.hits.iter().all(|h| h.doc_id != "sea"), "{after:?}");
 
     // What is not a route, and what is not JSON, say so.
+    let wrong_method = get(&url(&server, "/v1/summarize"));
+    assert_eq!(
+        (
+            wrong_method.status,
+            wrong_method.json()["error"]["status"].clone()
+        ),
+        (405, json!("UNIMPLEMENTED"))
+    );
     let missing = post(&url(&server, "/v1/frobnicate"), "{}");
     assert_eq!(
         (missing.status, missing.json()["error"]["status"].clone()),

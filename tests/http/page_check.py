@@ -136,7 +136,12 @@ with sync_playwright() as p:
     # A dropped DOCX comes back translated, as a download.
     page.check("input[value=translate]")
     page.set_input_files("#file", docx)
-    check(page.locator("#file-name").text_content().startswith(os.path.basename(docx)), "the file is not shown")
+    # The page reads the file asynchronously: wait until it says it has it.
+    page.wait_for_function(
+        "(name) => document.getElementById('file-name').textContent.startsWith(name)",
+        arg=os.path.basename(docx),
+        timeout=30_000,
+    )
     page.fill("#max-tokens", "4")
     page.click("#run")
     wait_done(page)

@@ -87,6 +87,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/app.js", get(page::script))
         .route("/style.css", get(page::style))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -211,4 +212,15 @@ async fn not_found(request: Request<Body>) -> Response {
         request.uri().path()
     ));
     google_error(&status)
+}
+
+async fn method_not_allowed(request: Request<Body>) -> Response {
+    let status = Status::unimplemented(format!(
+        "{} {} is not served: see docs/http.md for each route's method",
+        request.method(),
+        request.uri().path()
+    ));
+    let mut answer = google_error(&status);
+    *answer.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    answer
 }
