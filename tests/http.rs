@@ -238,6 +238,22 @@ async fn task_routes_over_curl_answer_what_grpc_answers() {
     assert!(after.hits.iter().all(|h| h.doc_id != "sea"), "{after:?}");
 
     // What is not a route, and what is not JSON, say so.
+    // With no keys, only this machine's pages may call: not another origin, not a
+    // rebound host name.
+    let model_url = url(&server, "/v1/model");
+    for (header, value) in [("origin", "https://evil.example"), ("host", "evil.example")] {
+        let refused = call("GET", &model_url, None, &[(header, value)]);
+        assert_eq!(
+            (refused.status, refused.json()["error"]["status"].clone()),
+            (403, json!("PERMISSION_DENIED")),
+            "{header}: {value}"
+        );
+    }
+    let own = format!("http://{}", server.http);
+    assert_eq!(
+        call("GET", &model_url, None, &[("origin", &own)]).status,
+        200
+    );
     let wrong_method = get(&url(&server, "/v1/summarize"));
     assert_eq!(
         (
@@ -352,6 +368,15 @@ async fn hostile_requests_over_http_get_the_status_and_the_field_grpc_gets() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Too large is 413 in either shape, with nothing that invites a retry.
+    let chat = json!({"model": model_id(&server), "messages": [{"role": "user", "content": "א".repeat(40_000)}]});
+    let big = post(&url(&server, "/v1/chat/completions"), &chat.to_string());
+    assert_eq!(
+        (big.status, big.json()["error"]["code"].clone()),
+        (413, json!("request_too_large"))
+    );
+    assert_eq!(big.header("retry-after"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,6 +467,22 @@ async fn deadlines_keys_and_tenants_hold_over_http() {
     assert_eq!(
         (late.status, late.json()["error"]["code"].clone()),
         (504, json!("timeout"))
+    );
+    // A stream still running at its deadline ends with the deadline's error event.
+    let started = Instant::now();
+    let mut late = Events::start(
+        &url(&server, "/v1/summarize:stream"),
+        &long,
+        &[alpha[0], ("x-timeout-ms", "300")],
+    );
+    let events = late.rest();
+    let (name, data) = events.last().expect("events").clone();
+    assert_eq!(name, "error", "{events:?}");
+    assert!(data.contains("DEADLINE_EXCEEDED"), "{data}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
     );
     let bad = call(
         "POST",

@@ -64,6 +64,7 @@ with sync_playwright() as p:
     page.select_option("#target", "LANGUAGE_ENGLISH")
     page.click("details summary")
     page.fill("#seed", "7")
+    page.fill("#temperature", "0")
     page.evaluate("""() => {
       window.__updates = 0;
       new MutationObserver(() => { window.__updates += 1; })

@@ -60,6 +60,56 @@ pub fn google_body(status: &Status) -> Value {
     })
 }
 
+/// The error shape a route answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Google's, for the task routes.
+    Google,
+    /// OpenAI's, for the OpenAI routes.
+    OpenAi,
+}
+
+impl Shape {
+    /// The answer of `status`.
+    pub fn error(self, status: &Status) -> Response {
+        match self {
+            Shape::Google => google_error(status),
+            Shape::OpenAi => openai_error(status),
+        }
+    }
+
+    /// 413: the body is over `limit` bytes (no use retrying it).
+    pub fn too_large(self, limit: usize) -> Response {
+        let message = format!("the request body is larger than the limit of {limit} bytes");
+        let status = Status::resource_exhausted(message);
+        self.plain(StatusCode::PAYLOAD_TOO_LARGE, &status, "request_too_large")
+    }
+
+    /// 408: the body took longer than `limit` to arrive.
+    pub fn too_slow(self, limit: std::time::Duration) -> Response {
+        let message = format!(
+            "the request body took longer than {} s to arrive",
+            limit.as_secs()
+        );
+        let status = Status::deadline_exceeded(message);
+        self.plain(StatusCode::REQUEST_TIMEOUT, &status, "request_timeout")
+    }
+
+    fn plain(self, code: StatusCode, status: &Status, openai_code: &str) -> Response {
+        let body = match self {
+            Shape::Google => {
+                let mut body = google_body(status);
+                body["error"]["code"] = code.as_u16().into();
+                body
+            }
+            Shape::OpenAi => json!({"error": {
+                "message": status.message(), "type": "invalid_request_error", "param": null, "code": openai_code,
+            }}),
+        };
+        (code, axum::Json(body)).into_response()
+    }
+}
+
 /// A task route's error answer.
 pub fn google_error(status: &Status) -> Response {
     answer(status, google_body(status))

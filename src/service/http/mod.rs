@@ -17,7 +17,7 @@ pub mod transcode;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -29,9 +29,14 @@ use tower::ServiceExt;
 
 pub(super) use routes::{router, HttpState};
 
-/// The address a connection came from, put in every request's extensions.
+/// Where and when a request came from, put in every request's extensions.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Peer(pub SocketAddr);
+pub(super) struct Peer {
+    /// The connection's address.
+    pub addr: SocketAddr,
+    /// When its headers had arrived (deadlines count from here).
+    pub arrived: Instant,
+}
 
 /// How long a client may take to send a request's headers: a slow one holds no more than
 /// its connection, and not for longer.
@@ -73,7 +78,10 @@ pub(super) async fn serve_http(
         let _ = tcp.set_nodelay(true);
         let service = router.clone().map_request(
             move |mut request: axum::extract::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(Peer(peer));
+                request.extensions_mut().insert(Peer {
+                    addr: peer,
+                    arrived: Instant::now(),
+                });
                 request.map(axum::body::Body::new)
             },
         );

@@ -14,12 +14,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use tonic::Status;
 
 use super::super::auth::KeyStore;
@@ -31,11 +31,10 @@ use super::super::pb::corpus_service_server::CorpusService;
 use super::super::pb::document_service_server::DocumentService;
 use super::super::pb::model_service_server::ModelService;
 use super::super::server::Shared;
-use super::super::status::ApiResult;
-use super::call::Caller;
+use super::super::status::{bad_request, ApiResult};
 use super::error::google_error;
 use super::tasks::{self, TaskCall};
-use super::{openai, page, Peer};
+use super::{openai, page};
 
 /// What the routes share: the same service implementations gRPC calls.
 pub struct HttpState {
@@ -49,11 +48,6 @@ pub struct HttpState {
 }
 
 impl HttpState {
-    /// The authenticated caller of a request.
-    pub fn caller(&self, headers: &HeaderMap, peer: Peer) -> Result<Caller, Status> {
-        Caller::of(&self.keys, &self.shared, headers, peer)
-    }
-
     /// CorpusService.IngestDocuments.
     pub async fn corpus_ingest(
         &self,
@@ -91,52 +85,28 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
-/// The body of a request, or 413 (in the route's error shape) past the message size limit.
-pub async fn read_body(
-    state: &HttpState,
-    request: Request,
-    error_shape: fn(&Status) -> Response,
-) -> Result<(HeaderMap, Bytes), Response> {
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, state.max_body).await {
-        Ok(bytes) => Ok((parts.headers, bytes)),
-        Err(_) => {
-            let status = Status::resource_exhausted(format!(
-                "the request body is larger than the limit of {} bytes",
-                state.max_body
-            ));
-            let mut answer = error_shape(&status);
-            *answer.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            Err(answer)
-        }
-    }
-}
-
 macro_rules! unary_route {
-    ($name:ident, $service:ident, $method:ident) => {
-        async fn $name(
-            State(state): AppState,
-            Extension(peer): Extension<Peer>,
-            request: Request,
-        ) -> Response {
-            let task = match TaskCall::read(&state, peer, request).await {
+    ($name:ident, $service:ident, $method:ident, $rpc:literal) => {
+        async fn $name(State(state): AppState, request: Request) -> Response {
+            let task = match TaskCall::read(&state, $rpc, request).await {
                 Ok(task) => task,
                 Err(answer) => return answer,
             };
             let service = state.$service.clone();
-            tasks::unary(task, |r| async move { service.$method(r).await }).await
+            tasks::unary(
+                task,
+                |_| Ok(()),
+                |r| async move { service.$method(r).await },
+            )
+            .await
         }
     };
 }
 
 macro_rules! streaming_route {
-    ($name:ident, $method:ident) => {
-        async fn $name(
-            State(state): AppState,
-            Extension(peer): Extension<Peer>,
-            request: Request,
-        ) -> Response {
-            let task = match TaskCall::read(&state, peer, request).await {
+    ($name:ident, $method:ident, $rpc:literal) => {
+        async fn $name(State(state): AppState, request: Request) -> Response {
+            let task = match TaskCall::read(&state, $rpc, request).await {
                 Ok(task) => task,
                 Err(answer) => return answer,
             };
@@ -146,19 +116,23 @@ macro_rules! streaming_route {
     };
 }
 
-unary_route!(summarize, documents, summarize);
-unary_route!(classify, documents, classify);
-unary_route!(delete, corpus, delete_documents);
-unary_route!(search, corpus, search);
-unary_route!(list_collections, corpus, list_collections);
-unary_route!(model_info, model, get_model_info);
-unary_route!(tokenize, model, tokenize);
-streaming_route!(stream_summarize, stream_summarize);
-streaming_route!(stream_translate, stream_translate);
+unary_route!(summarize, documents, summarize, "Summarize");
+unary_route!(classify, documents, classify, "Classify");
+unary_route!(delete, corpus, delete_documents, "DeleteDocuments");
+unary_route!(search, corpus, search, "Search");
+unary_route!(
+    list_collections,
+    corpus,
+    list_collections,
+    "ListCollections"
+);
+unary_route!(model_info, model, get_model_info, "GetModelInfo");
+unary_route!(tokenize, model, tokenize, "Tokenize");
+streaming_route!(stream_summarize, stream_summarize, "StreamSummarize");
+streaming_route!(stream_translate, stream_translate, "StreamTranslate");
 
 async fn translate(
     State(state): AppState,
-    Extension(peer): Extension<Peer>,
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Response {
@@ -166,22 +140,27 @@ async fn translate(
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
-            return google_error(&super::super::status::bad_request(
+            return google_error(&bad_request(
                 "download",
                 format!("must be true or false, got {other:?}"),
             ))
         }
     };
-    let task = match TaskCall::read(&state, peer, request).await {
+    let task = match TaskCall::read(&state, "Translate", request).await {
         Ok(task) => task,
         Err(answer) => return answer,
     };
     let service = state.documents.clone();
     if !download {
-        return tasks::unary(task, |r| async move { service.translate(r).await }).await;
+        return tasks::unary(
+            task,
+            |_| Ok(()),
+            |r| async move { service.translate(r).await },
+        )
+        .await;
     }
     let mut file = None;
-    let answer = tasks::unary(task, |r| async {
+    let answer = tasks::unary(task, rebuildable, |r| async {
         let response = service.translate(r).await?;
         file = Some(tasks::download(response.get_ref()));
         Ok(response)
@@ -193,16 +172,24 @@ async fn translate(
     }
 }
 
-async fn ingest(
-    State(state): AppState,
-    Extension(peer): Extension<Peer>,
-    request: Request,
-) -> Response {
-    let task = match TaskCall::read(&state, peer, request).await {
-        Ok(task) => task,
-        Err(answer) => return answer,
-    };
-    tasks::ingest(task).await
+/// Whether a `?download=true` request has a file that can come back translated, checked
+/// before any of it is translated.
+fn rebuildable(request: &pb::TranslateRequest) -> Result<(), Status> {
+    let format = crate::documents::sniff::sniff(&request.content).ok();
+    match format {
+        Some(format) if !request.content.is_empty() && crate::documents::writable(format) => Ok(()),
+        _ => Err(bad_request(
+            "download",
+            "needs a DOCX or HTML file in `content` to give back translated",
+        )),
+    }
+}
+
+async fn ingest(State(state): AppState, request: Request) -> Response {
+    match TaskCall::read(&state, "IngestDocuments", request).await {
+        Ok(task) => tasks::ingest(task).await,
+        Err(answer) => answer,
+    }
 }
 
 async fn not_found(request: Request<Body>) -> Response {

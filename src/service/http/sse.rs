@@ -47,3 +47,56 @@ pub fn response(events: impl Stream<Item = Vec<SseEvent>> + Send + 'static) -> R
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
+
+/// `events` until `deadline`, then `expired` and the end: a stream that has not finished by
+/// its caller's deadline ends with the error (dropping `events`, which stops its task).
+pub fn until(
+    deadline: Option<std::time::Instant>,
+    events: impl Stream<Item = Vec<SseEvent>> + Send + 'static,
+    expired: Vec<SseEvent>,
+) -> impl Stream<Item = Vec<SseEvent>> + Send + 'static {
+    Until {
+        events: Box::pin(events),
+        timer: deadline.map(|d| Box::pin(tokio::time::sleep_until(d.into()))),
+        expired: Some(expired),
+    }
+}
+
+struct Until<S> {
+    events: std::pin::Pin<Box<S>>,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    expired: Option<Vec<SseEvent>>,
+}
+
+impl<S: Stream<Item = Vec<SseEvent>>> Stream for Until<S> {
+    type Item = Vec<SseEvent>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        let Some(expired) = this.expired.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(item) = this.events.as_mut().poll_next(cx) {
+            if item.is_none() {
+                this.expired = None;
+            }
+            return Poll::Ready(item);
+        }
+        match this
+            .timer
+            .as_mut()
+            .map(|t| std::future::Future::poll(t.as_mut(), cx))
+        {
+            Some(Poll::Ready(())) => {
+                let last = std::mem::take(expired);
+                this.expired = None;
+                Poll::Ready(Some(last))
+            }
+            _ => Poll::Pending,
+        }
+    }
+}

@@ -1,105 +1,137 @@
 //! The tasks over HTTP/JSON: each route takes the RPC's request message as JSON and
 //! answers its response message as JSON (see [`super::transcode`]); a streaming RPC
-//! answers server-sent events, one response message each. IngestDocuments, a client
-//! stream in gRPC, takes one message or an array of them.
+//! answers server-sent events, one response message each, and ends with a deadline error
+//! if its deadline passes first. IngestDocuments, a client stream in gRPC, takes one
+//! message or an array of them. JSON is parsed and written off the async threads.
 
 use std::future::Future;
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tonic::codegen::tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
+use super::super::offload::blocking;
 use super::super::pb;
+use super::super::request::CallInfo;
 use super::super::status::{bad_request, ApiResult};
-use super::call::Caller;
-use super::error::{google_body, google_error};
-use super::routes::{read_body, HttpState};
+use super::call::{read_request, Caller};
+use super::error::{google_body, google_error, Shape};
+use super::routes::HttpState;
 use super::sse::{self, SseEvent};
 use super::transcode::{from_json, to_json, ProtoMessage};
-use super::Peer;
 
 /// What every task route is given.
 pub struct TaskCall<'a> {
     /// The server's state.
     pub state: &'a HttpState,
-    /// The request's headers.
-    pub headers: HeaderMap,
-    /// Where it came from.
-    pub peer: Peer,
-    /// Its body.
+    /// The RPC, for the log and metrics of calls refused before it runs.
+    pub method: &'static str,
+    /// Who calls.
+    pub caller: Caller,
+    /// The body.
     pub body: Bytes,
 }
 
 impl<'a> TaskCall<'a> {
-    /// Reads a task route's request, or answers 413 past the body limit.
+    /// Authenticates a task route's request and reads its body, or answers the error.
     pub async fn read(
         state: &'a HttpState,
-        peer: Peer,
-        request: axum::extract::Request,
+        method: &'static str,
+        request: Request,
     ) -> Result<Self, Response> {
-        let (headers, body) = read_body(state, request, google_error).await?;
+        let (caller, body) = read_request(state, request, Shape::Google).await?;
         Ok(Self {
             state,
-            headers,
-            peer,
+            method,
+            caller,
             body,
         })
     }
 
-    /// The caller and the request message, or the error answer.
-    fn parse<Req: ProtoMessage>(&self) -> Result<(Caller, Req), Status> {
-        let caller = self.state.caller(&self.headers, self.peer)?;
-        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &self.body
-        };
-        let message = from_json::<Req>(body).map_err(|e| bad_request("body", e))?;
-        Ok((caller, message))
+    /// The request message; a body that is not one is logged and counted as the RPC's
+    /// INVALID_ARGUMENT, as gRPC counts its refusals.
+    async fn parse<Req: ProtoMessage + 'static>(&self) -> Result<Req, Status> {
+        let body = self.body.clone();
+        let parsed = blocking(move || {
+            let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else {
+                &body
+            };
+            from_json::<Req>(body).map_err(|e| bad_request("body", e))
+        })
+        .await;
+        if let Err(status) = &parsed {
+            self.refused(status);
+        }
+        parsed
+    }
+
+    fn refused(&self, status: &Status) {
+        if let Ok(call) = CallInfo::of(&self.caller.request(())) {
+            let refused: ApiResult<()> = Err(status.clone());
+            self.state
+                .shared
+                .observe_task(self.method, &call, Instant::now(), &refused, None);
+        }
     }
 }
 
-/// A unary RPC over HTTP: JSON in, `call`, JSON out.
-pub async fn unary<Req, Resp, F, Fut>(task: TaskCall<'_>, call: F) -> Response
+/// A unary RPC over HTTP: JSON in, `check`, `call`, JSON out.
+pub async fn unary<Req, Resp, C, F, Fut>(task: TaskCall<'_>, check: C, call: F) -> Response
 where
-    Req: ProtoMessage,
-    Resp: ProtoMessage,
+    Req: ProtoMessage + 'static,
+    Resp: ProtoMessage + 'static,
+    C: FnOnce(&Req) -> Result<(), Status>,
     F: FnOnce(tonic::Request<Req>) -> Fut,
     Fut: Future<Output = ApiResult<tonic::Response<Resp>>>,
 {
     let answered = async {
-        let (caller, message) = task.parse::<Req>()?;
-        call(caller.request(message)).await
+        let message = task.parse::<Req>().await?;
+        if let Err(status) = check(&message) {
+            task.refused(&status);
+            return Err(status);
+        }
+        let response = call(task.caller.request(message)).await?.into_inner();
+        blocking(move || Ok(to_json(&response))).await
     }
     .await;
     match answered {
-        Ok(response) => axum::Json(to_json(response.get_ref())).into_response(),
+        Ok(json) => axum::Json(json).into_response(),
         Err(status) => google_error(&status),
     }
 }
 
-/// A server-streaming RPC over HTTP: JSON in, `call`, one event per message out. A
-/// refusal before the stream starts is an ordinary error answer.
+/// A server-streaming RPC over HTTP: JSON in, `call`, one event per message out, ended by
+/// a DEADLINE_EXCEEDED event when the caller's deadline passes first. A refusal before the
+/// stream starts is an ordinary error answer.
 pub async fn streaming<Req, M, S, F, Fut>(task: TaskCall<'_>, call: F) -> Response
 where
-    Req: ProtoMessage,
+    Req: ProtoMessage + 'static,
     M: ProtoMessage,
     S: Stream<Item = ApiResult<M>> + Send + 'static,
     F: FnOnce(tonic::Request<Req>) -> Fut,
     Fut: Future<Output = ApiResult<tonic::Response<S>>>,
 {
     let started = async {
-        let (caller, message) = task.parse::<Req>()?;
-        call(caller.request(message)).await
+        let message = task.parse::<Req>().await?;
+        call(task.caller.request(message)).await
     }
     .await;
     match started {
-        Ok(stream) => sse::response(stream.into_inner().map(|item| match item {
-            Ok(message) => vec![SseEvent::Data(to_json(&message))],
-            Err(status) => vec![SseEvent::Error(google_body(&status))],
-        })),
+        Ok(stream) => {
+            let events = stream.into_inner().map(|item| match item {
+                Ok(message) => vec![SseEvent::Data(to_json(&message))],
+                Err(status) => vec![SseEvent::Error(google_body(&status))],
+            });
+            let late = Status::deadline_exceeded("the deadline passed before the task finished");
+            let expired = vec![SseEvent::Error(google_body(&late))];
+            sse::response(sse::until(task.caller.deadline(), events, expired))
+        }
         Err(status) => google_error(&status),
     }
 }
@@ -108,15 +140,14 @@ where
 /// the service as the client stream gRPC would carry.
 pub async fn ingest(task: TaskCall<'_>) -> Response {
     let answered = async {
-        let caller = task.state.caller(&task.headers, task.peer)?;
-        let messages = ingest_messages(&task.body)?;
-        let mut framed = Vec::new();
-        for message in &messages {
-            let encoded = prost::Message::encode_to_vec(message);
-            framed.push(0u8); // not compressed
-            framed.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
-            framed.extend_from_slice(&encoded);
-        }
+        let body = task.body.clone();
+        let framed = match blocking(move || ingest_frames(&body)).await {
+            Ok(framed) => framed,
+            Err(status) => {
+                task.refused(&status);
+                return Err(status);
+            }
+        };
         let body = http_body_util::Full::new(Bytes::from(framed));
         let mut codec = tonic_prost::ProstCodec::<
             pb::IngestDocumentsResponse,
@@ -128,7 +159,7 @@ pub async fn ingest(task: TaskCall<'_>) -> Response {
             None,
             Some(task.state.max_body),
         );
-        task.state.corpus_ingest(caller.request(stream)).await
+        task.state.corpus_ingest(task.caller.request(stream)).await
     }
     .await;
     match answered {
@@ -137,21 +168,24 @@ pub async fn ingest(task: TaskCall<'_>) -> Response {
     }
 }
 
-fn ingest_messages(body: &[u8]) -> Result<Vec<pb::IngestDocumentsRequest>, Status> {
+/// The body's messages framed as a gRPC client stream carries them.
+fn ingest_frames(body: &[u8]) -> Result<Vec<u8>, Status> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| bad_request("body", e.to_string()))?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         one => vec![one],
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            from_json::<pb::IngestDocumentsRequest>(item.to_string().as_bytes())
-                .map_err(|e| bad_request(&format!("messages[{i}]"), e))
-        })
-        .collect()
+    let mut framed = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let message = from_json::<pb::IngestDocumentsRequest>(item.to_string().as_bytes())
+            .map_err(|e| bad_request(&format!("messages[{i}]"), e))?;
+        let encoded = prost::Message::encode_to_vec(&message);
+        framed.push(0u8); // not compressed
+        framed.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&encoded);
+    }
+    Ok(framed)
 }
 
 /// Translate with `?download=true`: the rebuilt DOCX/HTML itself, as an attachment.

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use tonic::codegen::tokio_stream::StreamExt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -26,10 +24,10 @@ use super::super::observed::Observed;
 use super::super::offload::blocking;
 use super::super::request::CallInfo;
 use super::super::status::{bad_request, ApiResult};
-use super::error::openai_error;
-use super::routes::{read_body, HttpState};
-use super::sse;
-use super::Peer;
+use super::call::{read_request, Caller};
+use super::error::{openai_body, openai_error, Shape};
+use super::routes::HttpState;
+use super::sse::{self, SseEvent};
 use crate::engine::{Completion, GenerationParams};
 use crate::limits::MAX_TOKENS;
 use crate::prompt::{EncodeOptions, Message};
@@ -40,30 +38,21 @@ use response::{Answer, Endpoint, Generated};
 type AppState = State<Arc<HttpState>>;
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(
-    State(state): AppState,
-    Extension(peer): Extension<Peer>,
-    request: Request,
-) -> Response {
-    complete(&state, peer, request, Endpoint::Chat).await
+pub async fn chat_completions(State(state): AppState, request: Request) -> Response {
+    complete(&state, request, Endpoint::Chat).await
 }
 
 /// `POST /v1/completions`.
-pub async fn completions(
-    State(state): AppState,
-    Extension(peer): Extension<Peer>,
-    request: Request,
-) -> Response {
-    complete(&state, peer, request, Endpoint::Text).await
+pub async fn completions(State(state): AppState, request: Request) -> Response {
+    complete(&state, request, Endpoint::Text).await
 }
 
 /// `GET /v1/models`: the one model this server runs.
-pub async fn list_models(
-    State(state): AppState,
-    Extension(peer): Extension<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    match loaded_model(&state, &headers, peer) {
+pub async fn list_models(State(state): AppState, request: Request) -> Response {
+    if let Err(answer) = read_request(&state, request, Shape::OpenAi).await {
+        return answer;
+    }
+    match loaded_model(&state) {
         Ok(id) => axum::Json(serde_json::json!({
             "object": "list",
             "data": [response::model_object(&id)],
@@ -76,11 +65,13 @@ pub async fn list_models(
 /// `GET /v1/models/{id}`.
 pub async fn get_model(
     State(state): AppState,
-    Extension(peer): Extension<Peer>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    match loaded_model(&state, &headers, peer).and_then(|loaded| check_model(&id, &loaded)) {
+    if let Err(answer) = read_request(&state, request, Shape::OpenAi).await {
+        return answer;
+    }
+    match loaded_model(&state).and_then(|loaded| check_model(&id, &loaded)) {
         Ok(id) => axum::Json(response::model_object(&id)).into_response(),
         Err(status) => openai_error(&status),
     }
@@ -94,8 +85,7 @@ pub fn model_id(runtime: &TaskRuntime) -> String {
         .unwrap_or_else(|| "sofer".into())
 }
 
-fn loaded_model(state: &HttpState, headers: &HeaderMap, peer: Peer) -> Result<String, Status> {
-    state.caller(headers, peer)?;
+fn loaded_model(state: &HttpState) -> Result<String, Status> {
     Ok(model_id(&state.shared.ready()?.runtime))
 }
 
@@ -116,31 +106,8 @@ enum Prompt {
     Text(String),
 }
 
-async fn complete(
-    state: &Arc<HttpState>,
-    peer: Peer,
-    request: Request,
-    endpoint: Endpoint,
-) -> Response {
-    let (headers, body) = match read_body(state, request, openai_error).await {
-        Ok(read) => read,
-        Err(answer) => return answer,
-    };
-    match start(state, &headers, peer, &body, endpoint).await {
-        Ok(answer) => answer,
-        Err(status) => openai_error(&status),
-    }
-}
-
-async fn start(
-    state: &Arc<HttpState>,
-    headers: &HeaderMap,
-    peer: Peer,
-    body: &[u8],
-    endpoint: Endpoint,
-) -> Result<Response, Status> {
-    let caller = state.caller(headers, peer)?;
-    let (prompt, common) = match endpoint {
+fn parse(endpoint: Endpoint, body: &[u8]) -> Result<(Prompt, Common), Status> {
+    Ok(match endpoint {
         Endpoint::Chat => {
             let chat = request::chat(body)?;
             (Prompt::Chat(chat.messages), chat.common)
@@ -149,11 +116,47 @@ async fn start(
             let text = request::completion(body)?;
             (Prompt::Text(text.prompt), text.common)
         }
+    })
+}
+
+async fn complete(state: &Arc<HttpState>, request: Request, endpoint: Endpoint) -> Response {
+    let (caller, body) = match read_request(state, request, Shape::OpenAi).await {
+        Ok(read) => read,
+        Err(answer) => return answer,
     };
-    let runtime = state.shared.ready()?.runtime.clone();
-    let model = check_model(&common.model, &model_id(&runtime))?;
-    let call = CallInfo::of(&caller.request(()))?;
+    let call = match CallInfo::of(&caller.request(())) {
+        Ok(call) => call,
+        Err(status) => return openai_error(&status),
+    };
     let observed = Observed::start(&state.shared, endpoint.method(), &call);
+    match start(state, &caller, call, observed, body, endpoint).await {
+        Ok(answer) => answer,
+        Err(status) => openai_error(&status),
+    }
+}
+
+async fn start(
+    state: &Arc<HttpState>,
+    caller: &Caller,
+    call: CallInfo,
+    observed: Observed,
+    body: axum::body::Bytes,
+    endpoint: Endpoint,
+) -> Result<Response, Status> {
+    let parsed = blocking(move || parse(endpoint, &body))
+        .await
+        .and_then(|(prompt, common)| {
+            let runtime = state.shared.ready()?.runtime.clone();
+            let model = check_model(&common.model, &model_id(&runtime))?;
+            Ok((prompt, common, runtime, model))
+        });
+    let (prompt, common, runtime, model) = match parsed {
+        Ok(parsed) => parsed,
+        Err(status) => {
+            observed.finish::<()>(&Err(status.clone()), None);
+            return Err(status);
+        }
+    };
     let stream = common.stream;
     let answer = Answer::new(endpoint, model, &common, runtime.clone());
     let work = blocking(move || prepare(&runtime, prompt, common)).await;
@@ -163,7 +166,13 @@ async fn start(
             .stream(observed, call, work, |g| &g.usage, |part| part)?;
         let mut chunks = answer.chunks();
         let events = parts.map(move |part| chunks.events(part));
-        return Ok(sse::response(events));
+        let late = Status::deadline_exceeded("the deadline passed before the completion finished");
+        let expired = vec![SseEvent::Data(openai_body(&late))];
+        return Ok(sse::response(sse::until(
+            caller.deadline(),
+            events,
+            expired,
+        )));
     }
     let result = async {
         let generated = state.documents.unary(call.clone(), work?).await?;

@@ -133,7 +133,8 @@ impl Fields {
         match self.take(name) {
             None => Ok(None),
             Some(v) => match v.as_f64() {
-                Some(x) if valid(x) => Ok(Some(x)),
+                // Checked as the engine will see it, in f32.
+                Some(x) if (x as f32).is_finite() && valid(f64::from(x as f32)) => Ok(Some(x)),
                 _ => Err(bad_request(
                     name,
                     format!("must be a number {range}, got {v}"),

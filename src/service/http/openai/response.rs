@@ -51,6 +51,7 @@ pub struct Answer {
     model: String,
     n: usize,
     include_usage: bool,
+    logprobs_asked: bool,
     runtime: Arc<TaskRuntime>,
 }
 
@@ -83,6 +84,7 @@ impl Answer {
             model,
             n: common.n,
             include_usage: common.include_usage,
+            logprobs_asked: common.params.logprobs.is_some(),
             runtime,
         }
     }
@@ -113,7 +115,7 @@ impl Answer {
             .iter()
             .enumerate()
             .map(|(index, c)| {
-                let logprobs = (!c.logprobs.is_empty()).then(|| self.logprobs(&c.logprobs));
+                let logprobs = self.logprobs_asked.then(|| self.logprobs(&c.logprobs, 0));
                 let finish = finish_reason(c.finish_reason);
                 match self.endpoint {
                     Endpoint::Chat => json!({
@@ -137,12 +139,14 @@ impl Answer {
     pub fn chunks(self) -> Chunks {
         Chunks {
             begun: vec![false; self.n],
+            offsets: vec![0; self.n],
             answer: self,
         }
     }
 
-    /// `tokens` in the endpoint's logprobs shape.
-    fn logprobs(&self, tokens: &[TokenLogprob]) -> Value {
+    /// `tokens` in the endpoint's logprobs shape; `offset` is where the first one starts
+    /// in the choice's text (completions' `text_offset`).
+    fn logprobs(&self, tokens: &[TokenLogprob], offset: usize) -> Value {
         let tokenizer = self.runtime.engine().tokenizer();
         let piece = |id: u32| {
             let bytes = tokenizer.token_bytes(id);
@@ -166,7 +170,7 @@ impl Answer {
                 json!({"content": content, "refusal": null})
             }
             Endpoint::Text => {
-                let mut offset = 0;
+                let mut offset = offset;
                 let (mut texts, mut offsets, mut logprobs, mut tops) =
                     (vec![], vec![], vec![], vec![]);
                 for t in tokens {
@@ -193,6 +197,8 @@ pub struct Chunks {
     answer: Answer,
     /// Whether each choice's first chunk (the chat role) went out.
     begun: Vec<bool>,
+    /// Characters of each choice's text sent so far (completions' `text_offset`).
+    offsets: Vec<usize>,
 }
 
 impl Chunks {
@@ -207,7 +213,12 @@ impl Chunks {
             }) => {
                 self.begin(index, &mut events);
                 if !text.is_empty() || logprob.is_some() {
-                    let logprobs = logprob.map(|l| self.answer.logprobs(std::slice::from_ref(&l)));
+                    let start = self.offsets.get(index).copied().unwrap_or_default();
+                    let logprobs =
+                        logprob.map(|l| self.answer.logprobs(std::slice::from_ref(&l), start));
+                    if let Some(offset) = self.offsets.get_mut(index) {
+                        *offset += text.chars().count();
+                    }
                     events.push(self.chunk(index, Some(&text), logprobs, None));
                 }
             }

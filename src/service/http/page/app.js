@@ -100,7 +100,8 @@ function documentFields() {
   } else {
     body.text = $("text").value;
   }
-  body.sampling = { seed: String($("seed").value || 0), temperature: Number($("temperature").value || 0) };
+  body.sampling = { seed: String($("seed").value || 0) };
+  if ($("temperature").value !== "") body.sampling.temperature = Number($("temperature").value);
   if ($("max-tokens").value) body.sampling.maxTokens = Number($("max-tokens").value);
   return body;
 }
@@ -197,7 +198,8 @@ function showTranslation(response) {
   if (response.content) {
     const bytes = Uint8Array.from(atob(response.content), (c) => c.charCodeAt(0));
     const link = $("download");
-    link.href = URL.createObjectURL(new Blob([bytes], { type: response.mediaType }));
+    // As bytes, not as HTML: a translated page must never render in this page's origin.
+    link.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
     const stem = state.file ? state.file.name.replace(/\.[^.]+$/, "") : "document";
     link.download = stem + ".translated." + (response.mediaType === "text/html" ? "html" : "docx");
     link.hidden = false;
