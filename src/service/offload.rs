@@ -25,3 +25,18 @@ pub async fn bounded<T: Send + 'static>(
         .map_err(|_| Status::unavailable("the server is shutting down"))?;
     blocking(work).await
 }
+
+/// Work on less than this many bytes (a small JSON body) costs less than the hand-off to
+/// the blocking pool, so [`blocking_if_large`] runs it in place.
+const INLINE_WORK_BYTES: usize = 64 * 1024;
+
+/// `work` on `bytes` bytes: in place when small, on the blocking pool otherwise.
+pub async fn blocking_if_large<T: Send + 'static>(
+    bytes: usize,
+    work: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    if bytes < INLINE_WORK_BYTES {
+        return work();
+    }
+    blocking(work).await
+}

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tonic::codegen::tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
-use super::super::offload::blocking;
+use super::super::offload::blocking_if_large;
 use super::super::pb;
 use super::super::request::CallInfo;
 use super::super::status::{bad_request, ApiResult};
@@ -56,7 +56,7 @@ impl<'a> TaskCall<'a> {
     /// INVALID_ARGUMENT, as gRPC counts its refusals.
     async fn parse<Req: ProtoMessage + 'static>(&self) -> Result<Req, Status> {
         let body = self.body.clone();
-        let parsed = blocking(move || {
+        let parsed = blocking_if_large(body.len(), move || {
             let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
                 b"{}"
             } else {
@@ -97,7 +97,8 @@ where
             return Err(status);
         }
         let response = call(task.caller.request(message)).await?.into_inner();
-        blocking(move || Ok(to_json(&response))).await
+        let size = prost::Message::encoded_len(&response);
+        blocking_if_large(size, move || Ok(to_json(&response))).await
     }
     .await;
     match answered {
@@ -141,7 +142,7 @@ where
 pub async fn ingest(task: TaskCall<'_>) -> Response {
     let answered = async {
         let body = task.body.clone();
-        let framed = match blocking(move || ingest_frames(&body)).await {
+        let framed = match blocking_if_large(body.len(), move || ingest_frames(&body)).await {
             Ok(framed) => framed,
             Err(status) => {
                 task.refused(&status);

@@ -21,7 +21,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use super::super::convert;
 use super::super::document::{StreamPart, TaskFn};
 use super::super::observed::Observed;
-use super::super::offload::blocking;
+use super::super::offload::{blocking, blocking_if_large};
 use super::super::request::CallInfo;
 use super::super::status::{bad_request, ApiResult};
 use super::call::{read_request, Caller};
@@ -143,7 +143,7 @@ async fn start(
     body: axum::body::Bytes,
     endpoint: Endpoint,
 ) -> Result<Response, Status> {
-    let parsed = blocking(move || parse(endpoint, &body))
+    let parsed = blocking_if_large(body.len(), move || parse(endpoint, &body))
         .await
         .and_then(|(prompt, common)| {
             let runtime = state.shared.ready()?.runtime.clone();
