@@ -254,6 +254,20 @@ async fn task_routes_over_curl_answer_what_grpc_answers() {
         call("GET", &model_url, None, &[("origin", &own)]).status,
         200
     );
+    // Cleartext HTTP/2 (prior knowledge) is served too.
+    let h2 = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg(&model_url)
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&h2.stdout), "2 200");
     let wrong_method = get(&url(&server, "/v1/summarize"));
     assert_eq!(
         (

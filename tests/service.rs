@@ -709,6 +709,21 @@ async fn tls_from_cert_and_key_files_serves_and_plaintext_is_refused() {
     let body: serde_json::Value = serde_json::from_slice(&https.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&https.stderr)));
     assert_eq!(body["experts"], 8, "{body}");
+    let alpn = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+            "--cacert",
+        ])
+        .arg(&cert)
+        .args(["--resolve", &format!("localhost:{http_port}:127.0.0.1")])
+        .arg(format!("https://localhost:{http_port}/v1/model"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&alpn.stdout), "2", "HTTP/2 by ALPN");
     let plain = std::process::Command::new("curl")
         .args(["-sS", &format!("http://127.0.0.1:{http_port}/v1/model")])
         .output()
