@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The clients tests/http.rs drives the server with: a virtual environment with the pinned
-# `openai` SDK and `playwright` (tests/http/requirements.txt), and Chromium from Debian
-# (installed with apt-get when missing and this runs as root). Idempotent: a venv that
+# `openai` SDK and `playwright` (tests/http/requirements.txt), and `curl` and Chromium from
+# Debian (installed with apt-get when missing and this runs as root). Idempotent: a venv that
 # already has the pinned versions is kept.
 #
 # Usage: scripts/setup_http_clients.sh [VENV_DIR]   (default: $CARGO_TARGET_DIR or target, /http-clients)
@@ -14,15 +14,19 @@ REQUIREMENTS="$ROOT/tests/http/requirements.txt"
 PYTHON="${PYTHON:-python3}"
 log() { echo "setup_http_clients: $*" >&2; }
 
-if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+# Installs Debian package $1 unless command $2 (or $3) is there.
+need() {
+    command -v "$2" >/dev/null || { [ -n "${3:-}" ] && command -v "$3" >/dev/null; } && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        log "installing chromium (Debian)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 ||
-            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+        log "installing $1 (Debian)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null; }
     else
-        log "ERROR: no chromium; install Debian's chromium package"; exit 1
+        log "ERROR: no $2; install Debian's $1 package"; exit 1
     fi
-fi
+}
+need curl curl
+need chromium chromium chromium-browser
 
 stamp="$VENV/.requirements"
 if [ -x "$VENV/bin/python" ] && cmp -s "$REQUIREMENTS" "$stamp"; then

@@ -165,11 +165,7 @@ impl TaskContext<'_> {
             }
             Step::Token(_) => true,
         };
-        let completions = self.generator.generate_n(prompt, params, n, &mut sink)?;
-        usage.prefills += 1;
-        usage.prompt_tokens += prompt.len();
-        usage.completion_tokens += completions.iter().map(|c| c.ids.len()).sum::<usize>();
-        Ok(completions)
+        self.run(prompt, params, n, &mut sink, usage)
     }
 
     /// Runs `n` samples of `prompt` from one prefill, adding their cost to `usage`; every
@@ -190,7 +186,19 @@ impl TaskContext<'_> {
                 logprob: delta.logprob,
             }),
         };
-        let completions = self.generator.generate_n(prompt, params, n, &mut sink)?;
+        self.run(prompt, params, n, &mut sink, usage)
+    }
+
+    /// `n` samples of `prompt` through `sink`, their cost added to `usage`.
+    fn run(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut dyn FnMut(Step<'_>) -> bool,
+        usage: &mut Usage,
+    ) -> Result<Vec<Completion>> {
+        let completions = self.generator.generate_n(prompt, params, n, sink)?;
         usage.prefills += 1;
         usage.prompt_tokens += prompt.len();
         usage.completion_tokens += completions.iter().map(|c| c.ids.len()).sum::<usize>();

@@ -31,7 +31,7 @@ use super::super::pb::corpus_service_server::CorpusService;
 use super::super::pb::document_service_server::DocumentService;
 use super::super::pb::model_service_server::ModelService;
 use super::super::server::Shared;
-use super::super::status::{bad_request, ApiResult};
+use super::super::status::bad_request;
 use super::error::google_error;
 use super::tasks::{self, TaskCall};
 use super::{openai, page};
@@ -45,16 +45,6 @@ pub struct HttpState {
     pub(in crate::service) model: Arc<Model>,
     /// The largest request body, as gRPC's largest message.
     pub(in crate::service) max_body: usize,
-}
-
-impl HttpState {
-    /// CorpusService.IngestDocuments.
-    pub async fn corpus_ingest(
-        &self,
-        request: tonic::Request<tonic::Streaming<pb::IngestDocumentsRequest>>,
-    ) -> ApiResult<tonic::Response<pb::IngestDocumentsResponse>> {
-        self.corpus.ingest_documents(request).await
-    }
 }
 
 type AppState = State<Arc<HttpState>>;

@@ -16,6 +16,7 @@ use tonic::Status;
 
 use super::super::offload::blocking_if_large;
 use super::super::pb;
+use super::super::pb::corpus_service_server::CorpusService;
 use super::super::request::CallInfo;
 use super::super::status::{bad_request, ApiResult};
 use super::call::{read_request, Caller};
@@ -160,7 +161,10 @@ pub async fn ingest(task: TaskCall<'_>) -> Response {
             None,
             Some(task.state.max_body),
         );
-        task.state.corpus_ingest(task.caller.request(stream)).await
+        task.state
+            .corpus
+            .ingest_documents(task.caller.request(stream))
+            .await
     }
     .await;
     match answered {
