@@ -9,7 +9,10 @@
 //!   AVX2 dot product for two weight rows per 512-bit register, weights prefetched as one
 //!   sequential stream. Elsewhere those calls go to candle's row-at-a-time kernel.
 //!
-//! All three give results bit-identical to ggml's AVX2 dot products (and candle's ports of them),
+//! - [`q32`]: the 32-value block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) on AVX-512 VNNI CPUs,
+//!   prompt and decode alike, bit-identical to llama.cpp's x86 dot products.
+//!
+//! The K-quant kernels give results bit-identical to ggml's AVX2 dot products (and candle's ports of them),
 //! so logits stay exactly where llama.cpp puts them.
 
 mod gemv;
@@ -18,6 +21,11 @@ mod gemv_x86;
 pub mod q4k;
 pub mod q5k;
 pub mod q6k;
+pub mod q32;
+#[cfg(target_arch = "x86_64")]
+mod q32_x86;
+#[cfg(test)]
+mod q32_tests;
 mod q8k;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,11 @@
 //! Matrix products against GGUF weights.
 //!
-//! Q4_K, Q5_K, Q6_K and Q8_0 weights are multiplied as stored, with activations quantized
-//! once per row to the type's dot-product blocks exactly as ggml does: Q4_K/Q5_K/Q6_K through
-//! our tiled kernels (`engine::kernels`, bit-identical to ggml's dot products), Q8_0 through
-//! candle's row kernel with Q8_0 activations. candle's own x86 `QMatMul` would repack these
+//! Q4_K, Q5_K, Q6_K and the 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) are
+//! multiplied as stored, with activations quantized once per call to the type's dot-product
+//! blocks exactly as ggml does: the K-quants through our tiled kernels (`engine::kernels`,
+//! bit-identical to ggml's dot products), the 32-value types through `kernels::q32` on
+//! AVX-512 VNNI CPUs (elsewhere Q8_0 runs candle's row kernel with Q8_0 activations and the
+//! others candle's `QMatMul`). candle's own x86 `QMatMul` would repack these
 //! types into a second, interleaved copy kept beside the original (up to 2.4× the file in
 //! RSS), and its repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which
 //! moves logits away from llama.cpp's on the same file. [`WeightKernels::Repacked`] opts back
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
+
+use crate::engine::kernels::q32;
 
 /// Which kernels quantized weights use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,18 +40,22 @@ pub enum Linear {
 }
 
 impl Linear {
-    /// Chooses the kernel for the tensor's type.
-    pub fn new(weights: QTensor, kernels: WeightKernels) -> Result<Self> {
+    /// Chooses the kernel for the tensor's type. The tensor is shared, not copied (tied
+    /// embeddings use one tensor as the embedding table and the output head).
+    pub fn new(weights: Arc<QTensor>, kernels: WeightKernels) -> Result<Self> {
         let compact = weights.device().is_cpu()
             && match weights.dtype() {
                 GgmlDType::Q8_0 | GgmlDType::Q5K => true,
+                GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
+                    q32::available()
+                }
                 GgmlDType::Q4K | GgmlDType::Q6K => kernels == WeightKernels::Compact,
                 _ => false,
             };
         if compact {
             Ok(Self::Compact(Arc::new(CompactMatmul(weights))))
         } else {
-            Ok(Self::Candle(QMatMul::from_qtensor(weights)?))
+            Ok(Self::Candle(QMatMul::from_arc(weights)?))
         }
     }
 }
@@ -63,7 +71,7 @@ impl Module for Linear {
 
 /// The weight tensor behind [`Linear::Compact`].
 #[derive(Debug)]
-pub struct CompactMatmul(QTensor);
+pub struct CompactMatmul(Arc<QTensor>);
 
 impl CustomOp1 for CompactMatmul {
     fn name(&self) -> &'static str {
@@ -84,6 +92,10 @@ impl CustomOp1 for CompactMatmul {
         let data = self.0.data()?;
         let mut dst = vec![0f32; m * n];
         match self.0.dtype() {
+            dtype if q32_format(dtype).is_some() && q32::available() => {
+                let format = q32_format(dtype).expect("checked in the guard");
+                q32::matmul(format, m, k, n, lhs, &data, &mut dst)?
+            }
             GgmlDType::Q8_0 => matmul::<BlockQ8_0>(&data, (m, k, n), lhs, &mut dst)?,
             GgmlDType::Q4K => {
                 let blocks = blocks::<BlockQ4K>(&data, k, n)?;
@@ -105,6 +117,18 @@ impl CustomOp1 for CompactMatmul {
         }
         Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
     }
+}
+
+/// The [`q32`] format of a 32-value block type.
+fn q32_format(dtype: GgmlDType) -> Option<q32::Format> {
+    Some(match dtype {
+        GgmlDType::Q4_0 => q32::Format::Q4_0,
+        GgmlDType::Q4_1 => q32::Format::Q4_1,
+        GgmlDType::Q5_0 => q32::Format::Q5_0,
+        GgmlDType::Q5_1 => q32::Format::Q5_1,
+        GgmlDType::Q8_0 => q32::Format::Q8_0,
+        _ => return None,
+    })
 }
 
 fn matmul<T: GgmlType>(

@@ -75,7 +75,7 @@ struct Block {
 pub struct Model {
     config: ModelConfig,
     layout: ExpertLayout,
-    embed: QTensor,
+    embed: Arc<QTensor>,
     blocks: Vec<Block>,
     norm: Tensor,
     output: Linear,
@@ -102,15 +102,12 @@ impl Model {
         let layout = ExpertLayout::detect(gguf, c)?;
         let usage = Arc::new(ExpertUsage::new(c.n_layers, c.n_experts));
 
-        let embed = loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?;
+        let embed = Arc::new(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?);
         let output = if gguf.has_tensor("output.weight") {
             loader.matmul("output.weight", &[c.vocab_size, dim])?
         } else {
-            // Tied embeddings (SmolLM2 and others): the output head is the embedding.
-            Linear::new(
-                loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?,
-                kernels,
-            )?
+            // Tied embeddings (SmolLM2 and others): the output head is the embedding table.
+            Linear::new(Arc::clone(&embed), kernels)?
         };
         let mut blocks = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
@@ -346,7 +343,7 @@ impl Loader<'_> {
     }
 
     fn matmul(&self, name: &str, expected: &[usize]) -> Result<Linear> {
-        Ok(Linear::new(self.qtensor(name, expected)?, self.kernels)?)
+        Ok(Linear::new(Arc::new(self.qtensor(name, expected)?), self.kernels)?)
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Tensor> {
@@ -366,7 +363,7 @@ impl Loader<'_> {
             } else {
                 self.qtensor(&format!("{p}.ffn_{proj}.{e}.weight"), &[rows, cols])?
             };
-            Ok(Linear::new(t, self.kernels)?)
+            Ok(Linear::new(Arc::new(t), self.kernels)?)
         };
         Ok(Mlp::new(
             one("gate", ffn, dim)?,
