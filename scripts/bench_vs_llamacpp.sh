@@ -1,31 +1,59 @@
 #!/usr/bin/env bash
-# Sofer vs llama.cpp on the same synthesized bench-preset files, in one run, on an idle
-# machine: prefill/decode tok/s, their ratios, k-sample cost and peak RSS.
-# Needs llama-bench from scripts/setup_llamacpp.sh. Usage: scripts/bench_vs_llamacpp.sh [DIR]
+# Sofer vs llama.cpp, row by row, on the same files in the same run: `sofer bench` and
+# `llama-bench` alternated per row; prefill (PROMPT tokens), decode (GEN tokens), peak RSS
+# against file + KV cache, load time, and the ratios. Dev only: needs llama-bench from
+# scripts/setup_llamacpp.sh (built on first use). Run it on an idle machine.
+#
+# Usage: scripts/bench_vs_llamacpp.sh [DIR]   (synthesized files go to DIR, default models/bench)
+# Env:   THREADS (2), PROMPT (256), GEN (128), REPS (3),
+#        QUANTS (bench-preset rows: "Q4_0 Q4_1 Q8_0 Q4_K_M Q5_K_M Q6_K"),
+#        SMOLLM2 (the SmolLM2 file of the quick start; its row is skipped when absent),
+#        LLAMA_BENCH (default /work/peer/lcpp-noamx/bin/llama-bench).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DIR="${1:-models/bench}"
-THREADS="${THREADS:-2}"
+THREADS="${THREADS:-2}"; PROMPT="${PROMPT:-256}"; GEN="${GEN:-128}"; REPS="${REPS:-3}"
+QUANTS="${QUANTS:-Q4_0 Q4_1 Q8_0 Q4_K_M Q5_K_M Q6_K}"
+SMOLLM2="${SMOLLM2:-models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+export LLAMA_BENCH="${LLAMA_BENCH:-/work/peer/lcpp-noamx/bin/llama-bench}"
+[ -x "$LLAMA_BENCH" ] || scripts/setup_llamacpp.sh >&2
 mkdir -p "$DIR"
 source scripts/lib/sofer_bin.sh
 SOFER="$(build_sofer)"
-for q in Q5_K_M Q4_K_M; do
+
+rows=()
+for q in $QUANTS; do
     f="$DIR/bench-$q.gguf"
     [ -f "$f" ] || "$SOFER" model synth --preset bench --quant "$q" --out "$f" >&2
-    echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-    ours="$("$SOFER" bench --model "$f" --threads "$THREADS" --n 5 --json)"
-    ours_repack="$("$SOFER" bench --model "$f" --threads "$THREADS" --repack --json)"
-    peer="$(THREADS="$THREADS" scripts/llamacpp_bench.sh "$f" 256 128)"
-    python3 - "$q" "$ours" "$ours_repack" "$peer" <<'PY'
-import json, sys
-q, ours, rep, peer = sys.argv[1], *(json.loads(a) for a in sys.argv[2:])
-kv = ours['kv_cache_bytes']
-print(f"{q}: file {ours['file_bytes'] / 2**20:.0f} MiB")
-for name, r in (("sofer", ours), ("sofer --repack", rep), ("llama.cpp", peer)):
-    print(f"  {name:<15} prefill {r['prefill_tok_s']:8.1f} tok/s ({r['prefill_tok_s'] / peer['prefill_tok_s']:.2f}x)"
-          f"  decode {r['decode_tok_s']:7.1f} tok/s ({r['decode_tok_s'] / peer['decode_tok_s']:.2f}x)"
-          f"  peak RSS {r['peak_rss_bytes'] / 2**20:6.1f} MiB ({r['peak_rss_bytes'] / (ours['file_bytes'] + kv):.2f}x file+KV)")
-print(f"  sofer 5 samples from one prefill: {ours['k_samples_wall_s']:.2f} s vs 1 sample {ours['single_sample_wall_s']:.2f} s"
-      f" ({ours['k_samples_wall_s'] / ours['single_sample_wall_s']:.2f}x)")
-PY
+    rows+=("bench $q=$f")
 done
+[ -f "$SMOLLM2" ] && rows+=("SmolLM2-135M Q4_1=$SMOLLM2")
+
+results="$(mktemp)"; trap 'rm -f "$results"' EXIT
+for row in "${rows[@]}"; do
+    name="${row%%=*}"; f="${row#*=}"
+    echo "[bench] $name (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
+    ours="$("$SOFER" bench --model "$f" --threads "$THREADS" --prompt-tokens "$PROMPT" \
+        --gen-tokens "$GEN" --repetitions "$REPS" --json)"
+    peer="$(THREADS="$THREADS" REPS="$REPS" scripts/llamacpp_bench.sh "$f" "$PROMPT" "$GEN")"
+    printf '%s\t%s\t%s\n' "$name" "$ours" "$peer" >> "$results"
+done
+
+python3 - "$results" "$THREADS" "$PROMPT" "$GEN" <<'PY'
+import json, sys
+path, threads, prompt, gen = sys.argv[1:]
+print(f"{threads} threads, prompt {prompt}, decode {gen} tokens; ratios are sofer ÷ llama.cpp")
+head = (f"{'row':<20} {'prefill tok/s':>22} {'ratio':>6} {'decode tok/s':>20} {'ratio':>6}"
+        f" {'RSS MiB':>15} {'÷ file+KV':>9} {'load s':>6}")
+print(head)
+for line in open(path):
+    name, ours, peer = line.rstrip("\n").split("\t")
+    o, p = json.loads(ours), json.loads(peer)
+    budget = o["file_bytes"] + o["kv_cache_bytes"]
+    print(f"{name:<20} {o['prefill_tok_s']:9.1f} vs {p['prefill_tok_s']:9.1f}"
+          f" {o['prefill_tok_s'] / p['prefill_tok_s']:5.2f}x"
+          f" {o['decode_tok_s']:8.1f} vs {p['decode_tok_s']:8.1f}"
+          f" {o['decode_tok_s'] / p['decode_tok_s']:5.2f}x"
+          f" {o['peak_rss_bytes'] / 2**20:6.0f} vs {p['peak_rss_bytes'] / 2**20:5.0f}"
+          f" {o['peak_rss_bytes'] / budget:8.2f}x {o['load_s']:6.2f}")
+PY

@@ -71,6 +71,21 @@ fn expected_dtype(quant: SynthQuant, name: &str) -> GgmlDType {
         SynthQuant::F32 => F32,
         SynthQuant::F16 => F16,
         SynthQuant::Q8_0 => Q8_0,
+        SynthQuant::Q4_0 | SynthQuant::Q4_1 | SynthQuant::Q5_0 | SynthQuant::Q5_1 | SynthQuant::Q6K => {
+            if name == "output.weight" {
+                Q6K
+            } else if name.contains("attn_k") || name.contains("attn_v") {
+                Q8_0
+            } else {
+                match quant {
+                    SynthQuant::Q4_0 => Q4_0,
+                    SynthQuant::Q4_1 => Q4_1,
+                    SynthQuant::Q5_0 => Q5_0,
+                    SynthQuant::Q5_1 => Q5_1,
+                    _ => Q6K,
+                }
+            }
+        }
         SynthQuant::Q5KM | SynthQuant::Q4KM => {
             if name == "output.weight" {
                 Q6K
@@ -220,6 +235,7 @@ fn llamacpp_layout(quant: SynthQuant) -> Option<&'static Value> {
         SynthQuant::Q8_0 => "q8_0",
         SynthQuant::Q5KM => "q5_k_m",
         SynthQuant::Q4KM => "q4_k_m",
+        _ => return None,
     };
     let all = LAYOUT.get_or_init(|| {
         let path = common::tiny::fixture_dir().join("llamacpp_layout.json");

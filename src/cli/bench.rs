@@ -46,6 +46,8 @@ struct BenchReport {
     peak_rss_bytes: u64,
     file_bytes: u64,
     kv_cache_bytes: u64,
+    /// Seconds from the file's path to a loaded engine.
+    load_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +68,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "`--prompt-tokens` must be at least 1"
     );
     anyhow::ensure!(args.repetitions > 0, "`--repetitions` must be at least 1");
+    let load_start = Instant::now();
     let engine = Engine::load(&args.model.engine_options())?;
+    let load_s = load_start.elapsed().as_secs_f64();
     let vocab = engine.info().config.vocab_size as u32;
     // A fixed, varied prompt of ordinary tokens (ids past the byte and control pieces).
     let prompt: Vec<u32> = (0..args.prompt_tokens as u32)
@@ -160,6 +164,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 * 4
                 * (args.prompt_tokens + args.gen_tokens)) as u64
         },
+        load_s,
         n: args.n,
         single_sample_wall_s: single,
         k_samples_wall_s: k_wall,
@@ -170,6 +175,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         writeln!(out, "model           {}", report.model.display())?;
         writeln!(out, "threads         {}", report.threads)?;
+        writeln!(out, "load            {:.2} s", report.load_s)?;
         writeln!(
             out,
             "prefill         {:.1} tok/s ({} tokens)",

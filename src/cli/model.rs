@@ -95,7 +95,7 @@ pub enum ModelCommand {
         /// Seed of the weights.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// F32, F16, Q8_0, Q5_K_M or Q4_K_M.
+        /// F32, F16, Q8_0, Q6_K, Q5_1, Q5_0, Q5_K_M, Q4_1, Q4_0 or Q4_K_M.
         #[arg(long, default_value = "Q5_K_M")]
         quant: synth::SynthQuant,
         /// `merged` (3-D expert tensors) or `per-expert` (legacy).

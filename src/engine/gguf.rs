@@ -127,6 +127,33 @@ impl GgufFile {
         self.read_qtensor(name, index as u64 * bytes, bytes, dtype, inner, device)
     }
 
+    /// The file's bytes of a whole tensor (`slice: None`) or of slice `index` along its
+    /// outermost dimension, for kernels that keep weights in their own layout.
+    pub fn raw_tensor(&self, name: &str, slice: Option<usize>) -> Result<Vec<u8>> {
+        let (dtype, dims) = self.tensor_info(name)?;
+        let (offset, len) = match slice {
+            None => (0, tensor_bytes(dtype, dims)),
+            Some(index) => {
+                let (&outer, inner) = dims.split_first().ok_or_else(|| self.malformed(name))?;
+                if index >= outer || inner.is_empty() {
+                    return Err(self.malformed(name));
+                }
+                let len = tensor_bytes(dtype, inner);
+                (index as u64 * len, len)
+            }
+        };
+        let start = self.content.tensor_data_offset + self.content.tensor_infos[name].offset + offset;
+        let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let io = |source| EngineError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        reader.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut bytes = vec![0u8; len as usize];
+        reader.read_exact(&mut bytes).map_err(io)?;
+        Ok(bytes)
+    }
+
     /// A `u32`-like metadata value (any integer type that fits).
     pub fn get_u32(&self, key: &str) -> Result<Option<u32>> {
         let Some(v) = self.content.metadata.get(key) else {

@@ -19,7 +19,7 @@ const P: usize = GROUP / 2;
 
 /// The 32 bytes at `a` in the low half, those at `b` in the high half.
 #[inline(always)]
-pub(super) unsafe fn pair256(a: *const u8, b: *const u8) -> __m512i {
+unsafe fn pair256(a: *const u8, b: *const u8) -> __m512i {
     unsafe {
         _mm512_inserti64x4::<1>(
             _mm512_castsi256_si512(_mm256_loadu_si256(a.cast())),
@@ -36,7 +36,7 @@ pub(super) unsafe fn bcast256(a: *const u8) -> __m512i {
 
 /// `a` in the low 8 lanes, `b` in the high 8.
 #[inline(always)]
-pub(super) unsafe fn halves_ps(a: f32, b: f32) -> __m512 {
+unsafe fn halves_ps(a: f32, b: f32) -> __m512 {
     _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(a), _mm512_set1_ps(b))
 }
 
@@ -51,7 +51,7 @@ unsafe fn f16_pair(p: *const u8) -> (f32, f32) {
 
 /// The f16 at `p` as f32 (exact conversion).
 #[inline(always)]
-pub(super) unsafe fn f16_at(p: *const u8) -> f32 {
+unsafe fn f16_at(p: *const u8) -> f32 {
     unsafe {
         let bits = std::ptr::read_unaligned(p.cast::<u16>());
         _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))

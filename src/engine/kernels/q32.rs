@@ -1,11 +1,15 @@
 //! The 32-value block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) × f32 activations, for every
 //! activation count: prompt processing and token decode alike.
 //!
-//! Candle runs these one activation row at a time, and Q4_1/Q5_0/Q5_1 in scalar code. Here the
+//! Candle runs these one activation row at a time, and Q4_1/Q5_0/Q5_1 in scalar code. Here a
+//! weight matrix is repacked once, at load, in place of the file's bytes ([`Packed`]): every
+//! four consecutive rows become one stream of blocks in which block `b` of the four rows keeps
+//! their four scales (and mins, and 5th bits) side by side, then their quants, so a kernel
+//! reads one sequential stream and loads four rows' scales with one instruction. The
 //! activations are quantized once per call exactly as llama.cpp does on x86 (Q8_0 for Q4_0,
 //! Q5_0 and Q8_0 weights, Q8_1 with its sum term for Q4_1 and Q5_1: `d = max/127` rounded to
 //! f16, `round_ties_even(x · 127/max)`), and each register of weights (two weight rows of one
-//! block, unpacked to bytes) is used against four activation rows before the next is loaded.
+//! block, unpacked to bytes) is used against up to four activation rows.
 //!
 //! Every float operation is ggml's AVX2 `ggml_vec_dot_qX_Y_q8_Z` on the same values in the same
 //! order: 8 lanes per weight row, lane `j` the exact integer dot product of values 4j..4j+4 of
@@ -16,14 +20,19 @@
 //! offset: 8, 16 or 128) against signed activations, with `−offset · Σ activations` of each
 //! lane as the accumulator's start, which is exact.
 //!
-//! The kernels need AVX-512F/BW/VNNI ([`available`]); elsewhere these formats stay on candle.
+//! The kernels need AVX-512F/BW/VNNI ([`available`]) and a row count divisible by four;
+//! elsewhere these formats stay on candle.
 
 use super::tiling::SyncPtr;
+use candle_core::quantized::k_quants::{
+    BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, GgmlType,
+};
+use candle_core::quantized::GgmlDType;
 use candle_core::{bail, Result};
 
 /// Values per block.
 pub(super) const QK: usize = 32;
-/// Weight rows per kernel call (two 512-bit registers of two rows each).
+/// Weight rows per packed group and per kernel call (two 512-bit registers of two rows each).
 pub(super) const ROWS: usize = 4;
 /// Activation rows per kernel call.
 pub(super) const ACTS: usize = 4;
@@ -72,6 +81,30 @@ impl Format {
         matches!(self, Self::Q4_1 | Self::Q5_1)
     }
 
+    /// The byte sizes of a block's fields in file order (d, [m], [qh], qs); the packed
+    /// layout keeps this order, each field repeated for the four rows of a group.
+    pub(super) const fn fields(self) -> &'static [usize] {
+        match self {
+            Self::Q4_0 => &[2, 16],
+            Self::Q4_1 => &[2, 2, 16],
+            Self::Q5_0 => &[2, 4, 16],
+            Self::Q5_1 => &[2, 2, 4, 16],
+            Self::Q8_0 => &[2, 32],
+        }
+    }
+
+    /// The format of a ggml type, if it is one of these.
+    pub fn of(dtype: GgmlDType) -> Option<Self> {
+        Some(match dtype {
+            GgmlDType::Q4_0 => Self::Q4_0,
+            GgmlDType::Q4_1 => Self::Q4_1,
+            GgmlDType::Q5_0 => Self::Q5_0,
+            GgmlDType::Q5_1 => Self::Q5_1,
+            GgmlDType::Q8_0 => Self::Q8_0,
+            _ => return None,
+        })
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Q4_0 => "q4_0",
@@ -107,48 +140,139 @@ pub(super) struct Acts {
     pub(super) start: Vec<[i32; 8]>,
 }
 
-/// `dst (m×n) = lhs (m×k) · weightsᵀ` for weights of `format` given as their raw bytes
-/// (`n` rows of `k/32` blocks). Errors, never panics, on a shape mismatch or a CPU without
-/// [`available`].
-pub fn matmul(
+/// A weight matrix of `n` rows × `k` values in one of these formats, repacked for the
+/// kernels (same size as the file's bytes).
+pub struct Packed {
     format: Format,
-    m: usize,
-    k: usize,
     n: usize,
-    lhs: &[f32],
-    weights: &[u8],
-    dst: &mut [f32],
-) -> Result<()> {
-    let name = format.name();
-    if !k.is_multiple_of(QK) {
-        bail!("matmul_{name}: k = {k} is not a multiple of {QK}");
+    k: usize,
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Packed({:?}, {}×{})", self.format, self.n, self.k)
     }
-    let kb = k / QK;
-    if m.checked_mul(k) != Some(lhs.len()) {
-        bail!("matmul_{name}: lhs has {} values, expected {m}×{k}", lhs.len());
+}
+
+impl Packed {
+    /// Whether an `n`-row matrix of `dtype` runs here: a format of this module, rows in whole
+    /// groups, and a CPU with [`available`].
+    pub fn supports(dtype: GgmlDType, n: usize) -> bool {
+        Format::of(dtype).is_some() && n.is_multiple_of(ROWS) && available()
     }
-    if n.checked_mul(kb * format.block_bytes()) != Some(weights.len()) {
-        bail!(
-            "matmul_{name}: weights have {} bytes, expected {n} rows of {kb} blocks",
-            weights.len()
-        );
+
+    /// Repacks `bytes`, the file's `n` rows of `k / 32` blocks, in place.
+    pub fn new(format: Format, n: usize, k: usize, mut bytes: Vec<u8>) -> Result<Self> {
+        let name = format.name();
+        if !k.is_multiple_of(QK) || !n.is_multiple_of(ROWS) {
+            bail!("{name}: a {n}×{k} matrix is not whole groups of {ROWS} rows of {QK}-value blocks");
+        }
+        let row_bytes = k / QK * format.block_bytes();
+        if n.checked_mul(row_bytes) != Some(bytes.len()) {
+            bail!("{name}: {} bytes for a {n}×{k} matrix", bytes.len());
+        }
+        let mut scratch = vec![0u8; ROWS * row_bytes];
+        for group in bytes.chunks_exact_mut(ROWS * row_bytes) {
+            scratch.copy_from_slice(group);
+            for (b, out) in group.chunks_exact_mut(ROWS * format.block_bytes()).enumerate() {
+                let rows: [&[u8]; ROWS] = std::array::from_fn(|r| {
+                    let at = r * row_bytes + b * format.block_bytes();
+                    &scratch[at..at + format.block_bytes()]
+                });
+                pack_block(format, rows, out);
+            }
+        }
+        Ok(Self { format, n, k, bytes })
     }
-    if m.checked_mul(n) != Some(dst.len()) {
-        bail!("matmul_{name}: dst has {} values, expected {m}×{n}", dst.len());
+
+    /// `(n, k)`: rows and values per row.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.n, self.k)
     }
-    if !available() {
-        bail!("matmul_{name}: this CPU lacks AVX-512 VNNI");
+
+    /// `dst (m×k → m×n) = lhs · selfᵀ`. Errors, never panics, on a shape mismatch or a CPU
+    /// without [`available`].
+    pub fn matmul(&self, m: usize, lhs: &[f32], dst: &mut [f32]) -> Result<()> {
+        let (n, k, name) = (self.n, self.k, self.format.name());
+        if m.checked_mul(k) != Some(lhs.len()) {
+            bail!("matmul_{name}: lhs has {} values, expected {m}×{k}", lhs.len());
+        }
+        if m.checked_mul(n) != Some(dst.len()) {
+            bail!("matmul_{name}: dst has {} values, expected {m}×{n}", dst.len());
+        }
+        if !available() {
+            bail!("matmul_{name}: this CPU lacks AVX-512 VNNI");
+        }
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        if k == 0 {
+            dst.fill(0.0);
+            return Ok(());
+        }
+        let acts = quantize(self.format, m, k, lhs);
+        run(self.format, m, n, &self.bytes, &acts, dst);
+        Ok(())
     }
-    if m == 0 || n == 0 {
-        return Ok(());
+
+    /// Row `row` dequantized as ggml does (for tied embeddings: the table is the output head).
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) -> Result<()> {
+        let (format, kb) = (self.format, self.k / QK);
+        if row >= self.n || out.len() != self.k {
+            bail!("{}: row {row} of {} into {} values", format.name(), self.n, out.len());
+        }
+        let (bb, group) = (format.block_bytes(), row / ROWS * ROWS * kb * format.block_bytes());
+        let mut file = vec![0u8; kb * bb];
+        for (b, blk) in file.chunks_exact_mut(bb).enumerate() {
+            let packed = &self.bytes[group + b * ROWS * bb..group + (b + 1) * ROWS * bb];
+            unpack_block(format, packed, row % ROWS, blk);
+        }
+        match format {
+            Format::Q4_0 => to_float::<BlockQ4_0>(&file, out),
+            Format::Q4_1 => to_float::<BlockQ4_1>(&file, out),
+            Format::Q5_0 => to_float::<BlockQ5_0>(&file, out),
+            Format::Q5_1 => to_float::<BlockQ5_1>(&file, out),
+            Format::Q8_0 => to_float::<BlockQ8_0>(&file, out),
+        }
+        Ok(())
     }
-    if kb == 0 {
-        dst.fill(0.0);
-        return Ok(());
+}
+
+/// Block `b` of four rows in file layout → the packed group block: each field, row by row.
+fn pack_block(format: Format, rows: [&[u8]; ROWS], out: &mut [u8]) {
+    let mut at = 0;
+    let mut field_at = 0;
+    for &size in format.fields() {
+        for row in rows {
+            out[at..at + size].copy_from_slice(&row[field_at..field_at + size]);
+            at += size;
+        }
+        field_at += size;
     }
-    let acts = quantize(format, m, k, lhs);
-    run(format, m, n, weights, &acts, dst);
-    Ok(())
+}
+
+/// The inverse of [`pack_block`] for one row `r` of the group.
+fn unpack_block(format: Format, packed: &[u8], r: usize, out: &mut [u8]) {
+    let mut at = 0;
+    let mut field_at = 0;
+    for &size in format.fields() {
+        let from = at + r * size;
+        out[field_at..field_at + size].copy_from_slice(&packed[from..from + size]);
+        at += ROWS * size;
+        field_at += size;
+    }
+}
+
+/// Candle's dequantization of file-layout blocks (ggml's `dequantize_row_*`).
+fn to_float<B: GgmlType>(file: &[u8], out: &mut [f32]) {
+    let mut blocks = vec![B::zeros(); file.len() / std::mem::size_of::<B>()];
+    // SAFETY: candle's block structs are `#[repr(C)]` plain data of this exact size, valid
+    // for any bit pattern; the copy fills every byte of the vector.
+    unsafe {
+        std::ptr::copy_nonoverlapping(file.as_ptr(), blocks.as_mut_ptr().cast::<u8>(), file.len())
+    };
+    B::to_float(&blocks, out);
 }
 
 /// Quantizes every activation row (rows spread over the pool when there are many).
@@ -227,22 +351,21 @@ fn run(format: Format, m: usize, n: usize, w: &[u8], acts: &Acts, dst: &mut [f32
             let (r0, c0) = ((item / n_tiles) * row_block, (item % n_tiles) * TILE);
             let (r1, c1) = ((r0 + row_block).min(m), (c0 + TILE).min(n));
             for c in (c0..c1).step_by(ROWS) {
-                // Rows past the end repeat the last one; their results are dropped.
-                let cols: [usize; ROWS] = std::array::from_fn(|i| (c + i).min(c1 - 1));
+                let group = c / ROWS;
                 let mut r = r0;
                 while r < r1 {
                     let take = ACTS.min(r1 - r);
                     let res = if take == ACTS {
-                        kernel::<ACTS>(format, w, acts, cols, std::array::from_fn(|i| r + i))
+                        kernel::<ACTS>(format, w, acts, group, std::array::from_fn(|i| r + i))
                     } else {
                         let mut res = [[0f32; ROWS]; ACTS];
                         for (i, row) in res.iter_mut().take(take).enumerate() {
-                            *row = kernel::<1>(format, w, acts, cols, [r + i])[0];
+                            *row = kernel::<1>(format, w, acts, group, [r + i])[0];
                         }
                         res
                     };
                     for (i, row) in res.iter().take(take).enumerate() {
-                        for (j, &v) in row.iter().take(c1 - c).enumerate() {
+                        for (j, &v) in row.iter().enumerate() {
                             // SAFETY: row r + i < m and column c + j < n lie inside the m×n
                             // `dst`; every item is run once and owns its rows × columns.
                             unsafe { *out.0.add((r + i) * n + c + j) = v };
@@ -260,33 +383,33 @@ fn run(format: Format, m: usize, n: usize, w: &[u8], acts: &Acts, dst: &mut [f32
     }
 }
 
-/// `R` activation rows × [`ROWS`] weight rows through the format's kernel.
+/// `R` activation rows × the [`ROWS`] weight rows of packed group `group`.
 #[inline(always)]
 fn kernel<const R: usize>(
     format: Format,
     w: &[u8],
     acts: &Acts,
-    cols: [usize; ROWS],
+    group: usize,
     rows: [usize; R],
 ) -> [[f32; ROWS]; R] {
     #[cfg(target_arch = "x86_64")]
     {
         use super::q32_x86::{tile, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
-        // SAFETY: `matmul` checked `available()` and the shapes: every column is a row of `w`
-        // (kb blocks each) and every row one of `acts`.
+        // SAFETY: `matmul` checked `available()` and the shapes: `group` is a group of `w`
+        // (kb group blocks) and every row one of `acts`.
         unsafe {
             match format {
-                Format::Q4_0 => tile::<Q4_0, R>(w, acts, cols, rows),
-                Format::Q4_1 => tile::<Q4_1, R>(w, acts, cols, rows),
-                Format::Q5_0 => tile::<Q5_0, R>(w, acts, cols, rows),
-                Format::Q5_1 => tile::<Q5_1, R>(w, acts, cols, rows),
-                Format::Q8_0 => tile::<Q8_0, R>(w, acts, cols, rows),
+                Format::Q4_0 => tile::<Q4_0, R>(w, acts, group, rows),
+                Format::Q4_1 => tile::<Q4_1, R>(w, acts, group, rows),
+                Format::Q5_0 => tile::<Q5_0, R>(w, acts, group, rows),
+                Format::Q5_1 => tile::<Q5_1, R>(w, acts, group, rows),
+                Format::Q8_0 => tile::<Q8_0, R>(w, acts, group, rows),
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (format, w, acts, cols, rows);
+        let _ = (format, w, acts, group, rows);
         unreachable!("available() is false off x86-64")
     }
 }

@@ -2,7 +2,7 @@
 //! ports of ggml's AVX2 dot products (Q4_0, Q8_0), and against f32 products of the dequantized
 //! weights.
 
-use super::q32::{available, matmul, Format, QK};
+use super::q32::{available, Format, Packed, QK};
 use super::tests::rng;
 use candle_core::quantized::k_quants::{
     BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, GgmlType,
@@ -83,7 +83,8 @@ fn check<B: GgmlType>(format: Format, m: usize, n: usize, k: usize) {
     let (w, deq) = weights::<B>(n, k, (m * 13 + n * 7 + k) as u64);
     let x = acts(m, k, (m + n + k) as u64);
     let mut got = vec![f32::NAN; m * n];
-    matmul(format, m, k, n, &x, &w, &mut got).unwrap();
+    let packed = Packed::new(format, n, k, w.clone()).unwrap();
+    packed.matmul(m, &x, &mut got).unwrap();
     let row_bytes = k / QK * format.block_bytes();
     let scale = deq.iter().map(|v| v.abs()).sum::<f32>() / deq.len() as f32 * 3.0;
     for i in 0..m {
@@ -98,17 +99,25 @@ fn check<B: GgmlType>(format: Format, m: usize, n: usize, k: usize) {
             assert!((g - exact).abs() <= tol, "{format:?} ({i},{j}): {g} vs f32 {exact}");
         }
     }
+    // Rows read back from the packed layout are candle's dequantization of the file's rows.
+    let mut row = vec![0f32; k];
+    for j in [0, n / 2, n - 1] {
+        packed.dequantize_row(j, &mut row).unwrap();
+        let want = &deq[j * k..(j + 1) * k];
+        assert!(row.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()), "{format:?} row {j}");
+    }
+    assert!(packed.dequantize_row(n, &mut row).is_err());
 }
 
 fn check_all<B: GgmlType>(format: Format) {
     if !available() {
         return;
     }
-    for (m, n, k) in [(1, 1, 32), (1, 5, 64), (1, 33, 576), (3, 16, 64), (4, 17, 96), (5, 7, 576)]
+    for (m, n, k) in [(1, 4, 32), (1, 8, 64), (1, 36, 576), (3, 16, 64), (4, 20, 96), (5, 12, 576)]
     {
         check::<B>(format, m, n, k);
     }
-    check::<B>(format, 37, 70, 1024); // several row blocks and tiles, over the pool
+    check::<B>(format, 37, 72, 1024); // several row blocks and tiles, over the pool
 }
 
 #[test]
@@ -144,11 +153,12 @@ fn q4_0_and_q8_0_equal_candles_avx2_port() {
         return;
     }
     fn run<B: GgmlType<VecDotType = BlockQ8_0>>(format: Format) {
-        let (n, k) = (9, 320);
+        let (n, k) = (12, 320);
         let (w, _) = weights::<B>(n, k, 5);
         let x = acts(1, k, 6);
         let mut got = vec![0f32; n];
-        matmul(format, 1, k, n, &x, &w, &mut got).unwrap();
+        let packed = Packed::new(format, n, k, w.clone()).unwrap();
+        packed.matmul(1, &x, &mut got).unwrap();
         let mut ys = vec![BlockQ8_0::zeros(); k / QK];
         for (y, xb) in ys.iter_mut().zip(x.chunks_exact(QK)) {
             let (qs, d, _) = quantize_ref(xb);
@@ -178,10 +188,17 @@ fn q4_0_and_q8_0_equal_candles_avx2_port() {
 /// Bad shapes are errors, not panics.
 #[test]
 fn shape_errors() {
-    let w = vec![0u8; 2 * 18];
-    let mut dst = vec![0f32; 2];
-    assert!(matmul(Format::Q4_0, 1, 33, 2, &[0.0; 33], &w, &mut dst).is_err());
-    assert!(matmul(Format::Q4_0, 1, 32, 2, &[0.0; 31], &w, &mut dst).is_err());
-    assert!(matmul(Format::Q4_0, 1, 32, 2, &[0.0; 32], &w[1..], &mut dst).is_err());
-    assert!(matmul(Format::Q4_0, 1, 32, 2, &[0.0; 32], &w, &mut dst[1..]).is_err());
+    let w = vec![0u8; 4 * 18];
+    assert!(Packed::new(Format::Q4_0, 4, 33, w.clone()).is_err(), "k not whole blocks");
+    assert!(Packed::new(Format::Q4_0, 2, 64, w.clone()).is_err(), "rows not whole groups");
+    assert!(Packed::new(Format::Q4_0, 4, 32, w[1..].to_vec()).is_err(), "short bytes");
+    if !available() {
+        return;
+    }
+    let packed = Packed::new(Format::Q4_0, 4, 32, w).unwrap();
+    assert!(packed.matmul(1, &[0.0; 31], &mut [0.0; 4]).is_err());
+    assert!(packed.matmul(1, &[0.0; 32], &mut [0.0; 3]).is_err());
+    let mut dst = [f32::NAN; 4];
+    packed.matmul(1, &[0.0; 32], &mut dst).unwrap();
+    assert_eq!(dst, [0.0; 4]);
 }

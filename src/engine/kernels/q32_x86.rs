@@ -4,9 +4,12 @@
 //! activation rows.
 
 use super::gemv::hsum_float_8;
-use super::gemv_x86::{bcast256, f16_at, halves_ps, pair256};
+use super::gemv_x86::bcast256;
 use super::q32::{Acts, Format, RowOut, ACTS, QK, ROWS};
 use std::arch::x86_64::*;
+
+/// How far ahead of the block in use a weight row is prefetched, in bytes.
+const PREFETCH: usize = 1024;
 
 /// f32 → f16 → f32, rounding to nearest even (ggml's `GGML_CPU_FP32_TO_FP16` with F16C).
 #[inline(always)]
@@ -48,18 +51,20 @@ pub(super) unsafe fn quantize_row(xs: &[f32], offset: i32, mut out: RowOut) {
     }
 }
 
-/// How a format's blocks become bytes and scales.
+/// Where a format's fields sit in a packed group block (see [`super::q32::Packed`]), and how
+/// its quants become bytes.
 pub(super) trait Fmt {
     const FORMAT: Format;
-    /// Byte offset of the block's min `m` (formats with a min).
-    const MIN_AT: usize = 2;
+    /// Byte offset of the four rows' mins (formats with a min).
+    const MINS: usize = 8;
 
-    /// Block values plus [`Format::offset`] as unsigned bytes, in value order: the block at
-    /// `a` in the low half, the one at `b` in the high half.
+    /// The four rows' block values plus [`Format::offset`] as unsigned bytes, in value
+    /// order: rows 0 and 1 in the first register (low and high half), rows 2 and 3 in the
+    /// second.
     ///
     /// # Safety
-    /// AVX-512F/BW; both pointers are to whole blocks.
-    unsafe fn unpack(a: *const u8, b: *const u8) -> __m512i;
+    /// AVX-512F/BW; `g` points to a whole packed group block.
+    unsafe fn unpack(g: *const u8) -> [__m512i; 2];
 }
 
 pub(super) struct Q4_0;
@@ -68,110 +73,129 @@ pub(super) struct Q5_0;
 pub(super) struct Q5_1;
 pub(super) struct Q8_0;
 
-/// The 16 nibble bytes at `a` and `b` as 64 values: per block, low nibbles then high nibbles
-/// (ggml's `bytes_from_nibbles_32`).
+/// The four rows' 16 nibble bytes at `qs` as 4 × 32 values: per row, low nibbles then high
+/// nibbles (ggml's `bytes_from_nibbles_32`).
 #[inline(always)]
-unsafe fn nibbles(a: *const u8, b: *const u8) -> __m512i {
+unsafe fn nibbles(qs: *const u8) -> [__m512i; 2] {
     unsafe {
-        let (a, b) = (_mm_loadu_si128(a.cast()), _mm_loadu_si128(b.cast()));
-        let v = _mm512_inserti64x4::<1>(
-            _mm512_castsi256_si512(_mm256_set_m128i(a, a)),
-            _mm256_set_m128i(b, b),
-        );
+        let v = _mm512_loadu_si512(qs.cast());
         let shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-        _mm512_and_si512(_mm512_srlv_epi64(v, shifts), _mm512_set1_epi8(0x0F))
+        let mask = _mm512_set1_epi8(0x0F);
+        // 128-bit lanes [row 0, row 0, row 1, row 1] and [row 2, row 2, row 3, row 3].
+        let lo = _mm512_shuffle_i64x2::<0x50>(v, v);
+        let hi = _mm512_shuffle_i64x2::<0xFA>(v, v);
+        [
+            _mm512_and_si512(_mm512_srlv_epi64(lo, shifts), mask),
+            _mm512_and_si512(_mm512_srlv_epi64(hi, shifts), mask),
+        ]
     }
 }
 
-/// `v` with bit 4 set in every byte whose bit is set in the blocks' `qh` words at `a`, `b`.
+/// `v` with bit 4 set in every byte whose bit is set in the four rows' `qh` words at `qh`.
 #[inline(always)]
-unsafe fn fifth_bits(v: __m512i, a: *const u8, b: *const u8) -> __m512i {
+unsafe fn fifth_bits(v: [__m512i; 2], qh: *const u8) -> [__m512i; 2] {
     unsafe {
-        let qa = std::ptr::read_unaligned(a.cast::<u32>()) as u64;
-        let qb = std::ptr::read_unaligned(b.cast::<u32>()) as u64;
-        _mm512_or_si512(v, _mm512_maskz_mov_epi8(qa | qb << 32, _mm512_set1_epi8(0x10)))
+        let bit = _mm512_set1_epi8(0x10);
+        let pair = |h: usize| std::ptr::read_unaligned(qh.add(8 * h).cast::<u64>());
+        [
+            _mm512_or_si512(v[0], _mm512_maskz_mov_epi8(pair(0), bit)),
+            _mm512_or_si512(v[1], _mm512_maskz_mov_epi8(pair(1), bit)),
+        ]
     }
 }
 
 impl Fmt for Q4_0 {
     const FORMAT: Format = Format::Q4_0;
     #[inline(always)]
-    unsafe fn unpack(a: *const u8, b: *const u8) -> __m512i {
-        unsafe { nibbles(a.add(2), b.add(2)) }
+    unsafe fn unpack(g: *const u8) -> [__m512i; 2] {
+        unsafe { nibbles(g.add(8)) }
     }
 }
 
 impl Fmt for Q4_1 {
     const FORMAT: Format = Format::Q4_1;
     #[inline(always)]
-    unsafe fn unpack(a: *const u8, b: *const u8) -> __m512i {
-        unsafe { nibbles(a.add(4), b.add(4)) }
+    unsafe fn unpack(g: *const u8) -> [__m512i; 2] {
+        unsafe { nibbles(g.add(16)) }
     }
 }
 
 impl Fmt for Q5_0 {
     const FORMAT: Format = Format::Q5_0;
     #[inline(always)]
-    unsafe fn unpack(a: *const u8, b: *const u8) -> __m512i {
-        unsafe { fifth_bits(nibbles(a.add(6), b.add(6)), a.add(2), b.add(2)) }
+    unsafe fn unpack(g: *const u8) -> [__m512i; 2] {
+        unsafe { fifth_bits(nibbles(g.add(24)), g.add(8)) }
     }
 }
 
 impl Fmt for Q5_1 {
     const FORMAT: Format = Format::Q5_1;
     #[inline(always)]
-    unsafe fn unpack(a: *const u8, b: *const u8) -> __m512i {
-        unsafe { fifth_bits(nibbles(a.add(8), b.add(8)), a.add(4), b.add(4)) }
+    unsafe fn unpack(g: *const u8) -> [__m512i; 2] {
+        unsafe { fifth_bits(nibbles(g.add(32)), g.add(16)) }
     }
 }
 
 impl Fmt for Q8_0 {
     const FORMAT: Format = Format::Q8_0;
     #[inline(always)]
-    unsafe fn unpack(a: *const u8, b: *const u8) -> __m512i {
-        unsafe { _mm512_xor_si512(pair256(a.add(2), b.add(2)), _mm512_set1_epi8(-128)) }
+    unsafe fn unpack(g: *const u8) -> [__m512i; 2] {
+        let flip = _mm512_set1_epi8(-128);
+        unsafe {
+            [
+                _mm512_xor_si512(_mm512_loadu_si512(g.add(8).cast()), flip),
+                _mm512_xor_si512(_mm512_loadu_si512(g.add(72).cast()), flip),
+            ]
+        }
     }
 }
 
-/// The f16 at byte `at` of each block in `p`, per row pair: the first row's in the low 8
-/// lanes, the second's in the high 8.
+/// The four f16 at `p` widened, per row pair: the first row's in the low 8 lanes, the
+/// second's in the high 8.
 #[inline(always)]
-unsafe fn scales(p: [*const u8; ROWS], at: usize) -> [__m512; 2] {
+unsafe fn scales(p: *const u8) -> [__m512; 2] {
     unsafe {
+        let four = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64(p.cast())));
+        let first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        let second = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
         [
-            halves_ps(f16_at(p[0].add(at)), f16_at(p[1].add(at))),
-            halves_ps(f16_at(p[2].add(at)), f16_at(p[3].add(at))),
+            _mm512_permutexvar_ps(first, four),
+            _mm512_permutexvar_ps(second, four),
         ]
     }
 }
 
-/// Dot products of weight rows `cols` (of `w`) with activation rows `rows` of `acts`, in
-/// ggml's order per (weight row, activation row) pair.
+/// Dot products of the four weight rows of packed group `group` (of `w`) with activation
+/// rows `rows` of `acts`, in ggml's order per (weight row, activation row) pair.
 ///
 /// # Safety
-/// AVX-512F/BW/VNNI, AVX2, FMA and F16C; every column is a row of `w` (`acts.kb` blocks of
-/// `F`), every row one of `acts`.
+/// AVX-512F/BW/VNNI, AVX2, FMA and F16C; `group` is a group of `w` (`acts.kb` packed blocks
+/// of `F`), every row one of `acts`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
 pub(super) unsafe fn tile<F: Fmt, const R: usize>(
     w: &[u8],
     acts: &Acts,
-    cols: [usize; ROWS],
+    group: usize,
     rows: [usize; R],
 ) -> [[f32; ROWS]; R] {
     const { assert!(R <= ACTS && ROWS == 4) };
     let format = F::FORMAT;
-    let (kb, bytes) = (acts.kb, format.block_bytes());
-    let wp: [*const u8; ROWS] = cols.map(|c| w.as_ptr().wrapping_add(c * kb * bytes));
+    let (kb, bytes) = (acts.kb, ROWS * format.block_bytes());
+    let base = w.as_ptr().wrapping_add(group * kb * bytes);
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let mut mins = [[_mm512_setzero_ps(); 2]; R];
     for b in 0..kb {
-        let at = b * bytes;
-        // SAFETY (this block): every pointer is inside `w` or `acts` by the contract.
+        // SAFETY (this block): every pointer is inside `w` or `acts` by the contract;
+        // prefetches never fault.
         unsafe {
-            let p: [*const u8; ROWS] = wp.map(|p| p.add(at));
-            let q = [F::unpack(p[0], p[1]), F::unpack(p[2], p[3])];
-            let dw = scales(p, 0);
-            let mw = if format.has_min() { scales(p, F::MIN_AT) } else { dw };
+            let g = base.add(b * bytes);
+            if R == 1 {
+                // One activation row streams the weights from memory.
+                _mm_prefetch::<_MM_HINT_T0>(g.wrapping_add(PREFETCH).cast());
+            }
+            let q = F::unpack(g);
+            let dw = scales(g);
+            let mw = if format.has_min() { scales(g.add(F::MINS)) } else { dw };
             for (i, &r) in rows.iter().enumerate() {
                 let ab = r * kb + b;
                 let a = bcast256(acts.qs.as_ptr().add(ab * QK).cast());

@@ -1,11 +1,12 @@
 //! Matrix products against GGUF weights.
 //!
-//! Q4_K, Q5_K, Q6_K and the 32-value block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) are
-//! multiplied as stored, with activations quantized once per call to the type's dot-product
-//! blocks exactly as ggml does: the K-quants through our tiled kernels (`engine::kernels`,
-//! bit-identical to ggml's dot products), the 32-value types through `kernels::q32` on
-//! AVX-512 VNNI CPUs (elsewhere Q8_0 runs candle's row kernel with Q8_0 activations and the
-//! others candle's `QMatMul`). candle's own x86 `QMatMul` would repack these
+//! Q4_K, Q5_K, Q6_K and Q8_0 weights are multiplied as stored, and the other 32-value block
+//! types repacked in place at load, with activations quantized once per call to the type's
+//! dot-product blocks exactly as ggml does: the K-quants through our tiled kernels
+//! (`engine::kernels`, bit-identical to ggml's dot products); Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0
+//! through `kernels::q32` ([`Linear::Packed`], bit-identical too) on AVX-512 VNNI CPUs when
+//! the rows come in fours, otherwise Q8_0 through candle's row kernel with Q8_0 activations
+//! and the others through candle's `QMatMul`. candle's own x86 `QMatMul` would repack these
 //! types into a second, interleaved copy kept beside the original (up to 2.4× the file in
 //! RSS), and its repacked Q8_0 kernel quantizes activations to 256-wide Q8_K blocks, which
 //! moves logits away from llama.cpp's on the same file. [`WeightKernels::Repacked`] opts back
@@ -18,7 +19,7 @@ use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ5K, BlockQ6K, Block
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 
-use crate::engine::kernels::q32;
+use crate::engine::kernels::q32::Packed;
 
 /// Which kernels quantized weights use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,6 +38,8 @@ pub enum Linear {
     Candle(QMatMul),
     /// Block dot products on the stored weights, activations quantized as ggml does.
     Compact(Arc<CompactMatmul>),
+    /// A 32-value block type repacked at load for `kernels::q32`.
+    Packed(Arc<Packed>),
 }
 
 impl Linear {
@@ -46,9 +49,6 @@ impl Linear {
         let compact = weights.device().is_cpu()
             && match weights.dtype() {
                 GgmlDType::Q8_0 | GgmlDType::Q5K => true,
-                GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
-                    q32::available()
-                }
                 GgmlDType::Q4K | GgmlDType::Q6K => kernels == WeightKernels::Compact,
                 _ => false,
             };
@@ -65,6 +65,7 @@ impl Module for Linear {
         match self {
             Self::Candle(m) => m.forward(x),
             Self::Compact(op) => x.contiguous()?.apply_op1_no_bwd(op.as_ref()),
+            Self::Packed(op) => x.contiguous()?.apply_op1_no_bwd(op.as_ref()),
         }
     }
 }
@@ -92,10 +93,6 @@ impl CustomOp1 for CompactMatmul {
         let data = self.0.data()?;
         let mut dst = vec![0f32; m * n];
         match self.0.dtype() {
-            dtype if q32_format(dtype).is_some() && q32::available() => {
-                let format = q32_format(dtype).expect("checked in the guard");
-                q32::matmul(format, m, k, n, lhs, &data, &mut dst)?
-            }
             GgmlDType::Q8_0 => matmul::<BlockQ8_0>(&data, (m, k, n), lhs, &mut dst)?,
             GgmlDType::Q4K => {
                 let blocks = blocks::<BlockQ4K>(&data, k, n)?;
@@ -119,16 +116,30 @@ impl CustomOp1 for CompactMatmul {
     }
 }
 
-/// The [`q32`] format of a 32-value block type.
-fn q32_format(dtype: GgmlDType) -> Option<q32::Format> {
-    Some(match dtype {
-        GgmlDType::Q4_0 => q32::Format::Q4_0,
-        GgmlDType::Q4_1 => q32::Format::Q4_1,
-        GgmlDType::Q5_0 => q32::Format::Q5_0,
-        GgmlDType::Q5_1 => q32::Format::Q5_1,
-        GgmlDType::Q8_0 => q32::Format::Q8_0,
-        _ => return None,
-    })
+impl CustomOp1 for Packed {
+    fn name(&self) -> &'static str {
+        "packed-qmatmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, k) = self.shape();
+        let dims = layout.shape().dims();
+        if dims.last() != Some(&k) {
+            candle_core::bail!("qmatmul: input {dims:?} does not end in {k}");
+        }
+        let m = layout.shape().elem_count() / k;
+        let lhs = match storage {
+            CpuStorage::F32(v) => &v[layout.start_offset()..layout.start_offset() + m * k],
+            _ => candle_core::bail!("qmatmul: input must be f32"),
+        };
+        let mut dst = vec![0f32; m * n];
+        self.matmul(m, lhs, &mut dst)?;
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = n;
+        }
+        Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
+    }
 }
 
 fn matmul<T: GgmlType>(

@@ -3,6 +3,7 @@
 //! GGUF file's own.
 
 mod attention;
+mod embedding;
 pub mod expert_usage;
 mod feed_forward;
 pub mod kv_cache;
@@ -21,6 +22,8 @@ use attention::Attention;
 use expert_usage::ExpertUsage;
 use feed_forward::{Mlp, SparseMoe};
 pub use kv_cache::KvCache;
+use crate::engine::kernels::q32::{Format, Packed};
+use embedding::Embeddings;
 use linear::Linear;
 pub use linear::WeightKernels;
 use rope::Rope;
@@ -75,7 +78,7 @@ struct Block {
 pub struct Model {
     config: ModelConfig,
     layout: ExpertLayout,
-    embed: Arc<QTensor>,
+    embed: Embeddings,
     blocks: Vec<Block>,
     norm: Tensor,
     output: Linear,
@@ -102,12 +105,24 @@ impl Model {
         let layout = ExpertLayout::detect(gguf, c)?;
         let usage = Arc::new(ExpertUsage::new(c.n_layers, c.n_experts));
 
-        let embed = Arc::new(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?);
-        let output = if gguf.has_tensor("output.weight") {
-            loader.matmul("output.weight", &[c.vocab_size, dim])?
+        let table = |loader: &Loader| -> Result<Arc<QTensor>> {
+            Ok(Arc::new(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?))
+        };
+        let (embed, output) = if gguf.has_tensor("output.weight") {
+            let output = loader.matmul("output.weight", &[c.vocab_size, dim])?;
+            (Embeddings::Table(table(&loader)?), output)
         } else {
-            // Tied embeddings (SmolLM2 and others): the output head is the embedding table.
-            Linear::new(Arc::clone(&embed), kernels)?
+            // Tied embeddings (SmolLM2 and others): the output head is the embedding table,
+            // held once.
+            match loader.matmul("token_embd.weight", &[c.vocab_size, dim])? {
+                Linear::Packed(packed) => {
+                    (Embeddings::Packed(Arc::clone(&packed)), Linear::Packed(packed))
+                }
+                _ => {
+                    let table = table(&loader)?;
+                    (Embeddings::Table(Arc::clone(&table)), Linear::new(table, kernels)?)
+                }
+            }
         };
         let mut blocks = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
@@ -280,7 +295,7 @@ impl Model {
         let (_, seq) = ids.dims2()?;
         let eps = self.config.rms_eps as f32;
         let (cos, sin) = self.rope.cos_sin(cache.len(), seq, &self.device)?;
-        let mut x = self.embed.embedding(ids)?; // (b, seq, dim)
+        let mut x = self.embed.forward(ids)?; // (b, seq, dim)
         for (i, block) in self.blocks.iter().enumerate() {
             check()?;
             let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, eps)?;
@@ -343,7 +358,26 @@ impl Loader<'_> {
     }
 
     fn matmul(&self, name: &str, expected: &[usize]) -> Result<Linear> {
-        Ok(Linear::new(Arc::new(self.qtensor(name, expected)?), self.kernels)?)
+        self.check(name, expected)?;
+        self.linear(name, None, expected)
+    }
+
+    /// A weight matrix `rows × cols` (`shape`), the whole tensor or slice `slice` of it:
+    /// repacked for `kernels::q32` when its type and shape allow, else candle's tensor.
+    fn linear(&self, name: &str, slice: Option<usize>, shape: &[usize]) -> Result<Linear> {
+        let (dtype, _) = self.gguf.tensor_info(name)?;
+        let (n, k) = (shape[0], shape[1]);
+        if let Some(format) = Format::of(dtype).filter(|_| self.device.is_cpu()) {
+            if Packed::supports(dtype, n) {
+                let bytes = self.gguf.raw_tensor(name, slice)?;
+                return Ok(Linear::Packed(Arc::new(Packed::new(format, n, k, bytes)?)));
+            }
+        }
+        let t = match slice {
+            Some(index) => self.gguf.tensor_slice(name, index, self.device)?,
+            None => self.gguf.tensor(name, self.device)?,
+        };
+        Ok(Linear::new(Arc::new(t), self.kernels)?)
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Tensor> {
@@ -356,14 +390,13 @@ impl Loader<'_> {
     fn expert(&self, p: &str, e: usize, layout: ExpertLayout, c: &ModelConfig) -> Result<Mlp> {
         let (n, dim, ffn) = (c.n_experts, c.dim, c.ffn_dim);
         let one = |proj: &str, rows: usize, cols: usize| -> Result<Linear> {
-            let t = if layout == ExpertLayout::Merged {
+            if layout == ExpertLayout::Merged {
                 let name = format!("{p}.ffn_{proj}_exps.weight");
                 self.check(&name, &[n, rows, cols])?;
-                self.gguf.tensor_slice(&name, e, self.device)?
+                self.linear(&name, Some(e), &[rows, cols])
             } else {
-                self.qtensor(&format!("{p}.ffn_{proj}.{e}.weight"), &[rows, cols])?
-            };
-            Ok(Linear::new(Arc::new(t), self.kernels)?)
+                self.matmul(&format!("{p}.ffn_{proj}.{e}.weight"), &[rows, cols])
+            }
         };
         Ok(Mlp::new(
             one("gate", ffn, dim)?,

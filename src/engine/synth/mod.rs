@@ -64,6 +64,13 @@ pub enum SynthQuant {
     F16,
     /// Weights Q8_0; norms and router F32.
     Q8_0,
+    /// llama.cpp's pure mixes of a 32-value block type (`Q4_0` … `Q5_1`) or Q6_K: that type
+    /// everywhere but a Q6_K output and (8 experts) Q8_0 `attn_k/v`.
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q6K,
     /// llama.cpp's Q5_K_M mix (Q5_K with Q6_K output and some `ffn_down`, Q8_0 `attn_k/v`).
     Q5KM,
     /// llama.cpp's Q4_K_M mix (Q4_K with Q5_K `attn_output`, Q6_K output and some
@@ -73,7 +80,18 @@ pub enum SynthQuant {
 
 impl SynthQuant {
     /// Every value, in order of size.
-    pub const ALL: [Self; 5] = [Self::F32, Self::F16, Self::Q8_0, Self::Q5KM, Self::Q4KM];
+    pub const ALL: [Self; 10] = [
+        Self::F32,
+        Self::F16,
+        Self::Q8_0,
+        Self::Q6K,
+        Self::Q5_1,
+        Self::Q5_0,
+        Self::Q5KM,
+        Self::Q4_1,
+        Self::Q4_0,
+        Self::Q4KM,
+    ];
 
     /// llama.cpp's `llama_ftype` number, written as `general.file_type`.
     pub fn file_type(self) -> u32 {
@@ -81,6 +99,11 @@ impl SynthQuant {
             Self::F32 => 0,
             Self::F16 => 1,
             Self::Q8_0 => 7,
+            Self::Q4_0 => 2,
+            Self::Q4_1 => 3,
+            Self::Q5_0 => 8,
+            Self::Q5_1 => 9,
+            Self::Q6K => 18,
             Self::Q4KM => 15,
             Self::Q5KM => 17,
         }
@@ -91,6 +114,11 @@ impl SynthQuant {
             Self::F32 => "F32",
             Self::F16 => "F16",
             Self::Q8_0 => "Q8_0",
+            Self::Q4_0 => "Q4_0",
+            Self::Q4_1 => "Q4_1",
+            Self::Q5_0 => "Q5_0",
+            Self::Q5_1 => "Q5_1",
+            Self::Q6K => "Q6_K",
             Self::Q5KM => "Q5_K_M",
             Self::Q4KM => "Q4_K_M",
         }
@@ -106,7 +134,8 @@ impl FromStr for SynthQuant {
             .find(|q| q.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 EngineError::InvalidParameter(format!(
-                    "`--quant` must be one of F32, F16, Q8_0, Q5_K_M, Q4_K_M, not `{s}`"
+                    "`--quant` must be one of F32, F16, Q8_0, Q6_K, Q5_1, Q5_0, Q5_K_M, Q4_1, \
+                     Q4_0, Q4_K_M, not `{s}`"
                 ))
             })
     }
