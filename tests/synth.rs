@@ -71,7 +71,11 @@ fn expected_dtype(quant: SynthQuant, name: &str) -> GgmlDType {
         SynthQuant::F32 => F32,
         SynthQuant::F16 => F16,
         SynthQuant::Q8_0 => Q8_0,
-        SynthQuant::Q4_0 | SynthQuant::Q4_1 | SynthQuant::Q5_0 | SynthQuant::Q5_1 | SynthQuant::Q6K => {
+        SynthQuant::Q4_0
+        | SynthQuant::Q4_1
+        | SynthQuant::Q5_0
+        | SynthQuant::Q5_1
+        | SynthQuant::Q6K => {
             if name == "output.weight" {
                 Q6K
             } else if name.contains("attn_k") || name.contains("attn_v") {

@@ -142,7 +142,8 @@ impl GgufFile {
                 (index as u64 * len, len)
             }
         };
-        let start = self.content.tensor_data_offset + self.content.tensor_infos[name].offset + offset;
+        let start =
+            self.content.tensor_data_offset + self.content.tensor_infos[name].offset + offset;
         let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         let io = |source| EngineError::Io {
             path: self.path.clone(),

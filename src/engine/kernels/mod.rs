@@ -12,20 +12,23 @@
 //! - [`q32`]: the 32-value block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) on AVX-512 VNNI CPUs,
 //!   prompt and decode alike, bit-identical to llama.cpp's x86 dot products.
 //!
+//! - [`attention`]: causal grouped-query attention in 64-key tiles with an online softmax.
+//!
 //! The K-quant kernels give results bit-identical to ggml's AVX2 dot products (and candle's ports of them),
 //! so logits stay exactly where llama.cpp puts them.
 
+pub mod attention;
 mod gemv;
 #[cfg(target_arch = "x86_64")]
 mod gemv_x86;
+pub mod q32;
+#[cfg(test)]
+mod q32_tests;
+#[cfg(target_arch = "x86_64")]
+mod q32_x86;
 pub mod q4k;
 pub mod q5k;
 pub mod q6k;
-pub mod q32;
-#[cfg(target_arch = "x86_64")]
-mod q32_x86;
-#[cfg(test)]
-mod q32_tests;
 mod q8k;
 #[cfg(test)]
 mod tests;

@@ -166,7 +166,9 @@ impl Packed {
     pub fn new(format: Format, n: usize, k: usize, mut bytes: Vec<u8>) -> Result<Self> {
         let name = format.name();
         if !k.is_multiple_of(QK) || !n.is_multiple_of(ROWS) {
-            bail!("{name}: a {n}×{k} matrix is not whole groups of {ROWS} rows of {QK}-value blocks");
+            bail!(
+                "{name}: a {n}×{k} matrix is not whole groups of {ROWS} rows of {QK}-value blocks"
+            );
         }
         let row_bytes = k / QK * format.block_bytes();
         if n.checked_mul(row_bytes) != Some(bytes.len()) {
@@ -175,7 +177,10 @@ impl Packed {
         let mut scratch = vec![0u8; ROWS * row_bytes];
         for group in bytes.chunks_exact_mut(ROWS * row_bytes) {
             scratch.copy_from_slice(group);
-            for (b, out) in group.chunks_exact_mut(ROWS * format.block_bytes()).enumerate() {
+            for (b, out) in group
+                .chunks_exact_mut(ROWS * format.block_bytes())
+                .enumerate()
+            {
                 let rows: [&[u8]; ROWS] = std::array::from_fn(|r| {
                     let at = r * row_bytes + b * format.block_bytes();
                     &scratch[at..at + format.block_bytes()]
@@ -183,7 +188,12 @@ impl Packed {
                 pack_block(format, rows, out);
             }
         }
-        Ok(Self { format, n, k, bytes })
+        Ok(Self {
+            format,
+            n,
+            k,
+            bytes,
+        })
     }
 
     /// `(n, k)`: rows and values per row.
@@ -196,10 +206,16 @@ impl Packed {
     pub fn matmul(&self, m: usize, lhs: &[f32], dst: &mut [f32]) -> Result<()> {
         let (n, k, name) = (self.n, self.k, self.format.name());
         if m.checked_mul(k) != Some(lhs.len()) {
-            bail!("matmul_{name}: lhs has {} values, expected {m}×{k}", lhs.len());
+            bail!(
+                "matmul_{name}: lhs has {} values, expected {m}×{k}",
+                lhs.len()
+            );
         }
         if m.checked_mul(n) != Some(dst.len()) {
-            bail!("matmul_{name}: dst has {} values, expected {m}×{n}", dst.len());
+            bail!(
+                "matmul_{name}: dst has {} values, expected {m}×{n}",
+                dst.len()
+            );
         }
         if !available() {
             bail!("matmul_{name}: this CPU lacks AVX-512 VNNI");
@@ -220,9 +236,17 @@ impl Packed {
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) -> Result<()> {
         let (format, kb) = (self.format, self.k / QK);
         if row >= self.n || out.len() != self.k {
-            bail!("{}: row {row} of {} into {} values", format.name(), self.n, out.len());
+            bail!(
+                "{}: row {row} of {} into {} values",
+                format.name(),
+                self.n,
+                out.len()
+            );
         }
-        let (bb, group) = (format.block_bytes(), row / ROWS * ROWS * kb * format.block_bytes());
+        let (bb, group) = (
+            format.block_bytes(),
+            row / ROWS * ROWS * kb * format.block_bytes(),
+        );
         let mut file = vec![0u8; kb * bb];
         for (b, blk) in file.chunks_exact_mut(bb).enumerate() {
             let packed = &self.bytes[group + b * ROWS * bb..group + (b + 1) * ROWS * bb];
@@ -340,8 +364,13 @@ fn quantize_row(xs: &[f32], offset: i32, out: RowOut) {
 /// Runs every (row block, tile of weight rows) item over the pool.
 fn run(format: Format, m: usize, n: usize, w: &[u8], acts: &Acts, dst: &mut [f32]) {
     let k = acts.kb * QK;
-    let row_block = (ROW_BLOCK_BYTES / k).clamp(ACTS, 256).next_multiple_of(ACTS);
-    let row_block = m.div_ceil(m.div_ceil(row_block)).next_multiple_of(ACTS).min(m);
+    let row_block = (ROW_BLOCK_BYTES / k)
+        .clamp(ACTS, 256)
+        .next_multiple_of(ACTS);
+    let row_block = m
+        .div_ceil(m.div_ceil(row_block))
+        .next_multiple_of(ACTS)
+        .min(m);
     let n_tiles = n.div_ceil(TILE);
     let n_items = m.div_ceil(row_block) * n_tiles;
     let out = SyncPtr(dst.as_mut_ptr());

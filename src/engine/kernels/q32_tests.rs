@@ -12,14 +12,19 @@ use half::f16;
 /// `n × k` weights of `B` from values in [-1, 1) scaled per row, as raw bytes.
 fn weights<B: GgmlType>(n: usize, k: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
     let mut r = rng(seed);
-    let w: Vec<f32> = (0..n * k).map(|i| r() * (1.0 + (i / k % 5) as f32)).collect();
+    let w: Vec<f32> = (0..n * k)
+        .map(|i| r() * (1.0 + (i / k % 5) as f32))
+        .collect();
     let mut blocks = vec![B::zeros(); n * k / QK];
     B::from_float(&w, &mut blocks);
     let mut deq = vec![0f32; n * k];
     B::to_float(&blocks, &mut deq);
     // SAFETY: candle's block structs are `#[repr(C)]` plain data without padding.
     let bytes = unsafe {
-        std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(&*blocks))
+        std::slice::from_raw_parts(
+            blocks.as_ptr().cast::<u8>(),
+            std::mem::size_of_val(&*blocks),
+        )
     };
     (bytes.to_vec(), deq)
 }
@@ -29,7 +34,10 @@ fn quantize_ref(x: &[f32]) -> ([i8; QK], f32, f32) {
     let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = max / 127.0;
     let id = if max != 0.0 { 127.0 / max } else { 0.0 };
-    let ints: Vec<i32> = x.iter().map(|v| (v * id).round_ties_even() as i32).collect();
+    let ints: Vec<i32> = x
+        .iter()
+        .map(|v| (v * id).round_ties_even() as i32)
+        .collect();
     let qs = std::array::from_fn(|i| ints[i].clamp(-128, 127) as i8);
     let sum: i32 = ints.iter().sum();
     let f = |v: f32| f16::from_f32(v).to_f32();
@@ -41,11 +49,15 @@ fn unpack_ref(format: Format, b: &[u8]) -> ([i32; QK], f32, f32) {
     let h = |at: usize| f16::from_le_bytes([b[at], b[at + 1]]).to_f32();
     let nib = |qs: &[u8], i: usize| (if i < 16 { qs[i] & 0xF } else { qs[i - 16] >> 4 }) as i32;
     let hi = |qh: &[u8], i: usize| ((u32::from_le_bytes(qh.try_into().unwrap()) >> i) & 1) as i32;
-    let v = |f: &dyn Fn(usize) -> i32| std::array::from_fn(|i| f(i));
+    let v = |f: &dyn Fn(usize) -> i32| std::array::from_fn(f);
     match format {
         Format::Q4_0 => (v(&|i| nib(&b[2..], i) - 8), h(0), 0.0),
         Format::Q4_1 => (v(&|i| nib(&b[4..], i)), h(0), h(2)),
-        Format::Q5_0 => (v(&|i| (nib(&b[6..], i) | hi(&b[2..6], i) << 4) - 16), h(0), 0.0),
+        Format::Q5_0 => (
+            v(&|i| (nib(&b[6..], i) | hi(&b[2..6], i) << 4) - 16),
+            h(0),
+            0.0,
+        ),
         Format::Q5_1 => (v(&|i| nib(&b[8..], i) | hi(&b[4..8], i) << 4), h(0), h(2)),
         Format::Q8_0 => (v(&|i| b[2 + i] as i8 as i32), h(0), 0.0),
     }
@@ -66,7 +78,12 @@ fn dot_ref(format: Format, w: &[u8], x: &[f32]) -> f32 {
             summs = mw.mul_add(s, summs);
         }
     }
-    let r = [acc[4] + acc[0], acc[5] + acc[1], acc[6] + acc[2], acc[7] + acc[3]];
+    let r = [
+        acc[4] + acc[0],
+        acc[5] + acc[1],
+        acc[6] + acc[2],
+        acc[7] + acc[3],
+    ];
     (r[0] + r[2]) + (r[1] + r[3]) + summs
 }
 
@@ -89,14 +106,28 @@ fn check<B: GgmlType>(format: Format, m: usize, n: usize, k: usize) {
     let scale = deq.iter().map(|v| v.abs()).sum::<f32>() / deq.len() as f32 * 3.0;
     for i in 0..m {
         for j in 0..n {
-            let (wr, xr) = (&w[j * row_bytes..(j + 1) * row_bytes], &x[i * k..(i + 1) * k]);
+            let (wr, xr) = (
+                &w[j * row_bytes..(j + 1) * row_bytes],
+                &x[i * k..(i + 1) * k],
+            );
             let want = dot_ref(format, wr, xr);
             let g = got[i * n + j];
-            assert_eq!(g.to_bits(), want.to_bits(), "{format:?} m={m} n={n} k={k} ({i},{j}): {g} vs {want}");
+            assert_eq!(
+                g.to_bits(),
+                want.to_bits(),
+                "{format:?} m={m} n={n} k={k} ({i},{j}): {g} vs {want}"
+            );
             // And close to the f32 product of the dequantized weights (8-bit activations).
-            let exact: f32 = deq[j * k..(j + 1) * k].iter().zip(xr).map(|(a, b)| a * b).sum();
+            let exact: f32 = deq[j * k..(j + 1) * k]
+                .iter()
+                .zip(xr)
+                .map(|(a, b)| a * b)
+                .sum();
             let tol = 0.02 * scale * (k as f32).sqrt();
-            assert!((g - exact).abs() <= tol, "{format:?} ({i},{j}): {g} vs f32 {exact}");
+            assert!(
+                (g - exact).abs() <= tol,
+                "{format:?} ({i},{j}): {g} vs f32 {exact}"
+            );
         }
     }
     // Rows read back from the packed layout are candle's dequantization of the file's rows.
@@ -104,7 +135,12 @@ fn check<B: GgmlType>(format: Format, m: usize, n: usize, k: usize) {
     for j in [0, n / 2, n - 1] {
         packed.dequantize_row(j, &mut row).unwrap();
         let want = &deq[j * k..(j + 1) * k];
-        assert!(row.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()), "{format:?} row {j}");
+        assert!(
+            row.iter()
+                .zip(want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{format:?} row {j}"
+        );
     }
     assert!(packed.dequantize_row(n, &mut row).is_err());
 }
@@ -113,8 +149,14 @@ fn check_all<B: GgmlType>(format: Format) {
     if !available() {
         return;
     }
-    for (m, n, k) in [(1, 4, 32), (1, 8, 64), (1, 36, 576), (3, 16, 64), (4, 20, 96), (5, 12, 576)]
-    {
+    for (m, n, k) in [
+        (1, 4, 32),
+        (1, 8, 64),
+        (1, 36, 576),
+        (3, 16, 64),
+        (4, 20, 96),
+        (5, 12, 576),
+    ] {
         check::<B>(format, m, n, k);
     }
     check::<B>(format, 37, 72, 1024); // several row blocks and tiles, over the pool
@@ -165,20 +207,28 @@ fn q4_0_and_q8_0_equal_candles_avx2_port() {
             let mut bytes = f16::from_f32(d).to_le_bytes().to_vec();
             bytes.extend(qs.iter().map(|&q| q as u8));
             // SAFETY: BlockQ8_0 is `#[repr(C)]` {f16, [i8; 32]}, 34 bytes, any bit pattern.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (y as *mut BlockQ8_0).cast(), 34) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), (y as *mut BlockQ8_0).cast(), 34)
+            };
         }
         let blocks: Vec<B> = w
             .chunks_exact(format.block_bytes())
             .map(|b| {
                 let mut blk = B::zeros();
                 // SAFETY: as above, for B's own block layout.
-                unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), (&mut blk as *mut B).cast(), b.len()) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(b.as_ptr(), (&mut blk as *mut B).cast(), b.len())
+                };
                 blk
             })
             .collect();
         for (j, g) in got.iter().enumerate() {
             let want = B::vec_dot(k, &blocks[j * k / QK..(j + 1) * k / QK], &ys);
-            assert_eq!(g.to_bits(), want.to_bits(), "{format:?} row {j}: {g} vs {want}");
+            assert_eq!(
+                g.to_bits(),
+                want.to_bits(),
+                "{format:?} row {j}: {g} vs {want}"
+            );
         }
     }
     run::<BlockQ4_0>(Format::Q4_0);
@@ -189,9 +239,18 @@ fn q4_0_and_q8_0_equal_candles_avx2_port() {
 #[test]
 fn shape_errors() {
     let w = vec![0u8; 4 * 18];
-    assert!(Packed::new(Format::Q4_0, 4, 33, w.clone()).is_err(), "k not whole blocks");
-    assert!(Packed::new(Format::Q4_0, 2, 64, w.clone()).is_err(), "rows not whole groups");
-    assert!(Packed::new(Format::Q4_0, 4, 32, w[1..].to_vec()).is_err(), "short bytes");
+    assert!(
+        Packed::new(Format::Q4_0, 4, 33, w.clone()).is_err(),
+        "k not whole blocks"
+    );
+    assert!(
+        Packed::new(Format::Q4_0, 2, 64, w.clone()).is_err(),
+        "rows not whole groups"
+    );
+    assert!(
+        Packed::new(Format::Q4_0, 4, 32, w[1..].to_vec()).is_err(),
+        "short bytes"
+    );
     if !available() {
         return;
     }

@@ -25,7 +25,12 @@ unsafe fn round_f16(x: f32) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
 pub(super) unsafe fn quantize_row(xs: &[f32], offset: i32, mut out: RowOut) {
     for (b, x) in xs.chunks_exact(QK).enumerate() {
-        let (v0, v1) = unsafe { (_mm512_loadu_ps(x.as_ptr()), _mm512_loadu_ps(x.as_ptr().add(16))) };
+        let (v0, v1) = unsafe {
+            (
+                _mm512_loadu_ps(x.as_ptr()),
+                _mm512_loadu_ps(x.as_ptr().add(16)),
+            )
+        };
         let max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
         let d = max / 127.0;
         let id = _mm512_set1_ps(if max != 0.0 { 127.0 / max } else { 0.0 });
@@ -195,7 +200,11 @@ pub(super) unsafe fn tile<F: Fmt, const R: usize>(
             }
             let q = F::unpack(g);
             let dw = scales(g);
-            let mw = if format.has_min() { scales(g.add(F::MINS)) } else { dw };
+            let mw = if format.has_min() {
+                scales(g.add(F::MINS))
+            } else {
+                dw
+            };
             for (i, &r) in rows.iter().enumerate() {
                 let ab = r * kb + b;
                 let a = bcast256(acts.qs.as_ptr().add(ab * QK).cast());
@@ -227,7 +236,11 @@ pub(super) unsafe fn tile<F: Fmt, const R: usize>(
             }
             for half in 0..2 {
                 let sum = hsum_float_8(&lanes[8 * half..8 * half + 8]);
-                o[2 * h + half] = if format.has_min() { sum + m[8 * half] } else { sum };
+                o[2 * h + half] = if format.has_min() {
+                    sum + m[8 * half]
+                } else {
+                    sum
+                };
             }
         }
     }

@@ -3,7 +3,8 @@
 //! GGUF's permuted q/k rows, hence the interleaved `rope_i`).
 
 use super::linear::Linear;
-use candle_core::{Device, Module, Result, Tensor};
+use crate::engine::kernels::attention::{causal_attention, Dims};
+use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Module, Result, Shape, Tensor};
 
 use super::kv_cache::KvCache;
 
@@ -52,7 +53,6 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, seq, _) = x.dims3()?;
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let n_rep = h / kvh;
         let start = cache.len();
 
         let heads = |w: &Linear, n: usize| -> Result<Tensor> {
@@ -66,24 +66,108 @@ impl Attention {
         let k = candle_nn::rotary_emb::rope_i(&heads(&self.wk, kvh)?, cos, sin)?;
         let v = heads(&self.wv, kvh)?;
         let (k_all, v_all) = cache.append(layer, &k, &v)?; // (b, kvh, total, hd)
-        let total = start + seq;
+        let out = if x.device().is_cpu() {
+            // Tiled, online softmax: no score matrix or mask is ever materialized.
+            q.apply_op3_no_bwd(
+                &k_all,
+                &v_all,
+                &Tiled {
+                    heads: h,
+                    kv_heads: kvh,
+                },
+            )?
+        } else {
+            self.materialized(&q, &k_all, &v_all, start)?
+        };
+        self.wo.forward(&out)
+    }
 
+    /// Attention through whole score matrices (devices without the tiled kernel).
+    fn materialized(&self, q: &Tensor, k: &Tensor, v: &Tensor, start: usize) -> Result<Tensor> {
+        let (b, h, seq, hd) = q.dims4()?;
+        let kvh = self.n_kv_heads;
+        let n_rep = h / kvh;
+        let total = start + seq;
         // Query heads sharing a kv head are stacked along the row axis, so no kv copies:
         // (b, h, seq, hd) -> (b, kvh, n_rep * seq, hd).
         let q = q.reshape((b, kvh, n_rep * seq, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let mut scores = (q.matmul(&k_all.t()?)? * scale)?; // (b, kvh, n_rep * seq, total)
+        let mut scores = (q.matmul(&k.t()?)? * scale)?; // (b, kvh, n_rep * seq, total)
         if seq > 1 {
-            let mask = causal_mask(n_rep, seq, start, total, x.device())?;
+            let mask = causal_mask(n_rep, seq, start, total, q.device())?;
             scores = scores.broadcast_add(&mask)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(&v_all)?; // (b, kvh, n_rep * seq, hd)
-        let out = out
+        probs
+            .matmul(v)? // (b, kvh, n_rep * seq, hd)
             .reshape((b, h, seq, hd))?
             .transpose(1, 2)?
-            .reshape((b, seq, h * hd))?;
-        self.wo.forward(&out)
+            .reshape((b, seq, h * hd))
+    }
+}
+
+/// `kernels::attention` as a candle op: queries `(b, h, seq, hd)`, the cache's keys and values
+/// `(b, kvh, total, hd)` → `(b, seq, h · hd)`.
+struct Tiled {
+    heads: usize,
+    kv_heads: usize,
+}
+
+/// The f32 values of `s` from `l`'s offset on.
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    match s {
+        CpuStorage::F32(v) => Ok(&v[l.start_offset()..]),
+        _ => bail!("attention: f32 tensors only"),
+    }
+}
+
+impl CustomOp3 for Tiled {
+    fn name(&self) -> &'static str {
+        "tiled-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        qs: &CpuStorage,
+        ql: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        vs: &CpuStorage,
+        vl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, h, seq, hd) = ql.shape().dims4()?;
+        let (_, kvh, total, _) = kl.shape().dims4()?;
+        if h != self.heads || kvh != self.kv_heads || kl.shape() != vl.shape() {
+            bail!(
+                "attention: q {:?}, k {:?}, v {:?}",
+                ql.shape(),
+                kl.shape(),
+                vl.shape()
+            );
+        }
+        let rows_contiguous = |l: &Layout| l.stride()[2..] == [hd, 1];
+        if !ql.is_contiguous() || !rows_contiguous(kl) || kl.stride() != vl.stride() {
+            bail!(
+                "attention: unexpected strides {:?} / {:?}",
+                kl.stride(),
+                vl.stride()
+            );
+        }
+        let dims = Dims {
+            batch: b,
+            heads: h,
+            kv_heads: kvh,
+            head_dim: hd,
+            seq,
+            total,
+            kv_head_stride: kl.stride()[1],
+            kv_batch_stride: kl.stride()[0],
+            scale: 1.0 / (hd as f32).sqrt(),
+        };
+        let q = &f32s(qs, ql)?[..b * h * seq * hd];
+        let mut out = vec![0f32; q.len()];
+        causal_attention(q, f32s(ks, kl)?, f32s(vs, vl)?, dims, &mut out)?;
+        Ok((CpuStorage::F32(out), Shape::from((b, seq, h * hd))))
     }
 }
 

@@ -18,12 +18,12 @@ use candle_core::{DType, Device, Module, Tensor};
 use super::config::ModelConfig;
 use super::error::{EngineError, Result};
 use super::gguf::GgufFile;
+use crate::engine::kernels::q32::{Format, Packed};
 use attention::Attention;
+use embedding::Embeddings;
 use expert_usage::ExpertUsage;
 use feed_forward::{Mlp, SparseMoe};
 pub use kv_cache::KvCache;
-use crate::engine::kernels::q32::{Format, Packed};
-use embedding::Embeddings;
 use linear::Linear;
 pub use linear::WeightKernels;
 use rope::Rope;
@@ -106,7 +106,9 @@ impl Model {
         let usage = Arc::new(ExpertUsage::new(c.n_layers, c.n_experts));
 
         let table = |loader: &Loader| -> Result<Arc<QTensor>> {
-            Ok(Arc::new(loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?))
+            Ok(Arc::new(
+                loader.qtensor("token_embd.weight", &[c.vocab_size, dim])?,
+            ))
         };
         let (embed, output) = if gguf.has_tensor("output.weight") {
             let output = loader.matmul("output.weight", &[c.vocab_size, dim])?;
@@ -115,12 +117,16 @@ impl Model {
             // Tied embeddings (SmolLM2 and others): the output head is the embedding table,
             // held once.
             match loader.matmul("token_embd.weight", &[c.vocab_size, dim])? {
-                Linear::Packed(packed) => {
-                    (Embeddings::Packed(Arc::clone(&packed)), Linear::Packed(packed))
-                }
+                Linear::Packed(packed) => (
+                    Embeddings::Packed(Arc::clone(&packed)),
+                    Linear::Packed(packed),
+                ),
                 _ => {
                     let table = table(&loader)?;
-                    (Embeddings::Table(Arc::clone(&table)), Linear::new(table, kernels)?)
+                    (
+                        Embeddings::Table(Arc::clone(&table)),
+                        Linear::new(table, kernels)?,
+                    )
                 }
             }
         };

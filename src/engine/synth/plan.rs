@@ -186,19 +186,21 @@ fn dtype_for(quant: SynthQuant, role: Role, layer: usize, layers: usize) -> Ggml
         SynthQuant::F32 => F32,
         SynthQuant::F16 => F16,
         SynthQuant::Q8_0 => Q8_0,
-        SynthQuant::Q4_0 | SynthQuant::Q4_1 | SynthQuant::Q5_0 | SynthQuant::Q5_1 | SynthQuant::Q6K => {
-            match role {
-                Role::Output => Q6K,
-                Role::AttnK | Role::AttnV => Q8_0,
-                _ => match quant {
-                    SynthQuant::Q4_0 => Q4_0,
-                    SynthQuant::Q4_1 => Q4_1,
-                    SynthQuant::Q5_0 => Q5_0,
-                    SynthQuant::Q5_1 => Q5_1,
-                    _ => Q6K,
-                },
-            }
-        }
+        SynthQuant::Q4_0
+        | SynthQuant::Q4_1
+        | SynthQuant::Q5_0
+        | SynthQuant::Q5_1
+        | SynthQuant::Q6K => match role {
+            Role::Output => Q6K,
+            Role::AttnK | Role::AttnV => Q8_0,
+            _ => match quant {
+                SynthQuant::Q4_0 => Q4_0,
+                SynthQuant::Q4_1 => Q4_1,
+                SynthQuant::Q5_0 => Q5_0,
+                SynthQuant::Q5_1 => Q5_1,
+                _ => Q6K,
+            },
+        },
         SynthQuant::Q5KM | SynthQuant::Q4KM => {
             let base = if quant == SynthQuant::Q5KM { Q5K } else { Q4K };
             match role {

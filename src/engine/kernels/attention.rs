@@ -1,0 +1,370 @@
+//! Causal grouped-query attention in tiles (flash attention on the CPU): scores exist only for
+//! one tile of 64 keys at a time, with an online softmax, so a long prompt never materializes
+//! a `rows × total` score matrix or mask.
+//!
+//! A work item is one (sequence, kv head, block of query positions): the query rows of every
+//! head sharing that kv head at those positions, so each key/value tile is read once for
+//! all of them. Keys past a row's position are never visited. The inner loops run over
+//! contiguous arrays and are compiled twice, for AVX-512 and for the baseline, from one body.
+
+use super::tiling::SyncPtr;
+use candle_core::{bail, Result};
+
+/// Keys per tile.
+const KT: usize = 64;
+/// Query positions per work item.
+const POSITIONS: usize = 16;
+
+/// Shapes and strides of one call. Queries are `(batch, heads, seq, head_dim)` contiguous;
+/// keys and values `(batch, kv_heads, total, head_dim)` with rows contiguous and the given
+/// strides (elements) between kv heads and between sequences; the output is
+/// `(batch, seq, heads · head_dim)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dims {
+    pub batch: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// Query positions in this call, at `total - seq ..total`.
+    pub seq: usize,
+    /// Keys visible to the last query (cached plus new).
+    pub total: usize,
+    pub kv_head_stride: usize,
+    pub kv_batch_stride: usize,
+    /// Applied to every score (1/√head_dim).
+    pub scale: f32,
+}
+
+/// `out = softmax(scale · q kᵀ + causal mask) v` per head. Errors, never panics, on slices
+/// that do not match `dims`.
+pub fn causal_attention(q: &[f32], k: &[f32], v: &[f32], d: Dims, out: &mut [f32]) -> Result<()> {
+    if d.kv_heads == 0 || !d.heads.is_multiple_of(d.kv_heads) || d.seq > d.total || d.head_dim == 0
+    {
+        bail!("attention: bad shape {d:?}");
+    }
+    let kv_len = match d.batch.checked_sub(1) {
+        None => 0,
+        Some(last) => {
+            last * d.kv_batch_stride + (d.kv_heads - 1) * d.kv_head_stride + d.total * d.head_dim
+        }
+    };
+    let q_len = d.batch * d.heads * d.seq * d.head_dim;
+    if q.len() != q_len || out.len() != q_len || k.len() < kv_len || v.len() < kv_len {
+        bail!(
+            "attention: q {} / out {} values (want {q_len}), k {} / v {} (need {kv_len})",
+            q.len(),
+            out.len(),
+            k.len(),
+            v.len()
+        );
+    }
+    let blocks = d.seq.div_ceil(POSITIONS);
+    let n_items = d.batch * d.kv_heads * blocks;
+    let dst = SyncPtr(out.as_mut_ptr());
+    let run = |items: std::ops::Range<usize>| {
+        let dst = &dst;
+        let mut scratch = Scratch::new(d);
+        for item in items {
+            let (b, rest) = (item / (d.kv_heads * blocks), item % (d.kv_heads * blocks));
+            let (g, block) = (rest / blocks, rest % blocks);
+            let p0 = block * POSITIONS;
+            let p1 = (p0 + POSITIONS).min(d.seq);
+            item_dispatch(q, k, v, d, (b, g, p0, p1), &mut scratch, dst);
+        }
+    };
+    if n_items == 1 || d.seq * d.total * d.heads < 1 << 14 {
+        run(0..n_items);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(n_items, run);
+    }
+    Ok(())
+}
+
+/// Per-thread tiles.
+struct Scratch {
+    /// The key tile transposed: `kt[dim][key]`.
+    kt: Vec<f32>,
+    /// One row's scores / probabilities over the tile.
+    s: Vec<f32>,
+    /// Per query row of the item: running output, max and sum.
+    acc: Vec<f32>,
+    max: Vec<f32>,
+    sum: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(d: Dims) -> Self {
+        let rows = POSITIONS * (d.heads / d.kv_heads);
+        Self {
+            kt: vec![0.0; d.head_dim * KT],
+            s: vec![0.0; KT],
+            acc: vec![0.0; rows * d.head_dim],
+            max: vec![0.0; rows],
+            sum: vec![0.0; rows],
+        }
+    }
+}
+
+fn item_dispatch(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    d: Dims,
+    at: (usize, usize, usize, usize),
+    scratch: &mut Scratch,
+    dst: &SyncPtr<f32>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::gemv::available() {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        unsafe { item_avx512(q, k, v, d, at, scratch, dst) };
+        return;
+    }
+    item(q, k, v, d, at, scratch, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+unsafe fn item_avx512(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    d: Dims,
+    at: (usize, usize, usize, usize),
+    scratch: &mut Scratch,
+    dst: &SyncPtr<f32>,
+) {
+    item(q, k, v, d, at, scratch, dst)
+}
+
+/// One work item: sequence `b`, kv head `g`, query positions `p0..p1`.
+#[inline(always)]
+fn item(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    d: Dims,
+    (b, g, p0, p1): (usize, usize, usize, usize),
+    sc: &mut Scratch,
+    dst: &SyncPtr<f32>,
+) {
+    let (hd, n_rep) = (d.head_dim, d.heads / d.kv_heads);
+    let start = d.total - d.seq;
+    let kv = b * d.kv_batch_stride + g * d.kv_head_stride;
+    let (keys, values) = (&k[kv..kv + d.total * hd], &v[kv..kv + d.total * hd]);
+    let positions = p1 - p0;
+    let rows = n_rep * positions;
+    // Row `r` is head `g·n_rep + r / positions` at query position `p0 + r % positions`.
+    let q_row = |r: usize| {
+        let (head, pos) = (g * n_rep + r / positions, p0 + r % positions);
+        let at = ((b * d.heads + head) * d.seq + pos) * hd;
+        &q[at..at + hd]
+    };
+    sc.acc[..rows * hd].fill(0.0);
+    sc.max[..rows].fill(f32::NEG_INFINITY);
+    sc.sum[..rows].fill(0.0);
+    // Keys visible to the block's last position.
+    let visible = start + p1;
+    for j0 in (0..visible).step_by(KT) {
+        let n_keys = KT.min(visible - j0);
+        for (j, key) in keys[j0 * hd..(j0 + n_keys) * hd]
+            .chunks_exact(hd)
+            .enumerate()
+        {
+            for (t, &x) in key.iter().enumerate() {
+                sc.kt[t * KT + j] = x;
+            }
+        }
+        for r in 0..rows {
+            // Keys j0.. this row sees.
+            let seen = (start + p0 + r % positions + 1)
+                .saturating_sub(j0)
+                .min(n_keys);
+            if seen == 0 {
+                continue;
+            }
+            let s: &mut [f32; KT] = (&mut sc.s[..]).try_into().expect("KT scores");
+            *s = [0.0; KT];
+            for (t, &x) in q_row(r).iter().enumerate() {
+                let kt: &[f32; KT] = sc.kt[t * KT..(t + 1) * KT].try_into().expect("KT keys");
+                for (s, &kv) in s.iter_mut().zip(kt) {
+                    *s += x * kv;
+                }
+            }
+            let mut tile_max = f32::NEG_INFINITY;
+            for s in s.iter_mut().take(seen) {
+                *s *= d.scale;
+                tile_max = tile_max.max(*s);
+            }
+            let new_max = sc.max[r].max(tile_max);
+            let correction = exp(sc.max[r] - new_max);
+            sc.max[r] = new_max;
+            for s in s.iter_mut() {
+                *s = exp(*s - new_max);
+            }
+            s[seen..].fill(0.0);
+            let tile_sum: f32 = s.iter().sum();
+            sc.sum[r] = sc.sum[r] * correction + tile_sum;
+            let acc = &mut sc.acc[r * hd..(r + 1) * hd];
+            for a in acc.iter_mut() {
+                *a *= correction;
+            }
+            for (&p, value) in s.iter().zip(values[j0 * hd..].chunks_exact(hd)).take(seen) {
+                for (a, &x) in acc.iter_mut().zip(value) {
+                    *a += p * x;
+                }
+            }
+        }
+    }
+    for r in 0..rows {
+        let (head, pos) = (g * n_rep + r / positions, p0 + r % positions);
+        let inv = 1.0 / sc.sum[r];
+        let acc = &sc.acc[r * hd..(r + 1) * hd];
+        let at = ((b * d.seq + pos) * d.heads + head) * hd;
+        for (t, &a) in acc.iter().enumerate() {
+            // SAFETY: `at + t` < batch·seq·heads·hd = out.len() (checked by the caller);
+            // each (sequence, position, head) row belongs to exactly one work item.
+            unsafe { *dst.0.add(at + t) = a * inv };
+        }
+    }
+}
+
+/// `e^x` for x ≤ 0 (−∞ gives e^−87 ≈ 0), relative error below 3e-7: `2^n · p(r)` with
+/// `x = n·ln2 + r`, |r| ≤ ln2/2, p Cephes' `expf` polynomial. Branch-free, so loops over it
+/// vectorize.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.max(-87.0);
+    let n = (x * LOG2E).round();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let poly = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let p = poly * (r * r) + r + 1.0;
+    let bits = ((n as i32 + 127) as u32) << 23;
+    p * f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: u64) -> impl FnMut() -> f32 {
+        super::super::tests::rng(seed)
+    }
+
+    /// Plain f64 attention, row by row.
+    fn reference(q: &[f32], k: &[f32], v: &[f32], d: Dims) -> Vec<f32> {
+        let (hd, n_rep) = (d.head_dim, d.heads / d.kv_heads);
+        let start = d.total - d.seq;
+        let mut out = vec![0f32; q.len()];
+        for b in 0..d.batch {
+            for h in 0..d.heads {
+                let kv = b * d.kv_batch_stride + (h / n_rep) * d.kv_head_stride;
+                for i in 0..d.seq {
+                    let qr = &q[((b * d.heads + h) * d.seq + i) * hd..][..hd];
+                    let n = start + i + 1;
+                    let s: Vec<f64> = (0..n)
+                        .map(|j| {
+                            let kr = &k[kv + j * hd..][..hd];
+                            qr.iter()
+                                .zip(kr)
+                                .map(|(a, b)| *a as f64 * *b as f64)
+                                .sum::<f64>()
+                                * d.scale as f64
+                        })
+                        .collect();
+                    let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+                    let z: f64 = e.iter().sum();
+                    for t in 0..hd {
+                        let o: f64 = (0..n).map(|j| e[j] * v[kv + j * hd + t] as f64).sum();
+                        out[((b * d.seq + i) * d.heads + h) * hd + t] = (o / z) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn check(batch: usize, heads: usize, kv_heads: usize, hd: usize, seq: usize, total: usize) {
+        let capacity = total + 3; // rows past `total` hold garbage that must not be read
+        let d = Dims {
+            batch,
+            heads,
+            kv_heads,
+            head_dim: hd,
+            seq,
+            total,
+            kv_head_stride: capacity * hd,
+            kv_batch_stride: kv_heads * capacity * hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+        };
+        let mut r = rng((batch * 31 + heads * 7 + seq * 3 + total) as u64);
+        let q: Vec<f32> = (0..batch * heads * seq * hd).map(|_| r() * 2.0).collect();
+        let kv_len = batch * kv_heads * capacity * hd;
+        let k: Vec<f32> = (0..kv_len).map(|_| r() * 2.0).collect();
+        let mut v: Vec<f32> = (0..kv_len).map(|_| r()).collect();
+        for b in 0..batch {
+            for g in 0..kv_heads {
+                let at = b * d.kv_batch_stride + g * d.kv_head_stride + total * hd;
+                v[at..at + 3 * hd].fill(f32::NAN);
+            }
+        }
+        let mut got = vec![f32::NAN; q.len()];
+        causal_attention(&q, &k, &v, d, &mut got).unwrap();
+        let want = reference(&q, &k, &v, d);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 2e-5, "{d:?} at {i}: {g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn matches_plain_attention() {
+        check(1, 4, 4, 8, 1, 1); // one token
+        check(1, 4, 2, 16, 5, 5); // a short prompt, GQA
+        check(1, 6, 2, 64, 1, 200); // decode after a long context
+        check(2, 4, 1, 32, 3, 70); // two sequences, a chunk after cached positions
+        check(1, 8, 2, 64, 100, 150); // positions past one block, keys past several tiles
+        check(1, 9, 3, 64, 37, 37); // SmolLM2's head layout
+    }
+
+    #[test]
+    fn exp_is_accurate() {
+        for i in 0..=10_000 {
+            let x = -87.0 * i as f32 / 10_000.0;
+            let (got, want) = (exp(x), (x as f64).exp());
+            assert!(
+                ((got as f64 - want) / want).abs() < 3e-7,
+                "exp({x}) = {got} vs {want}"
+            );
+        }
+        assert_eq!(exp(f32::NEG_INFINITY), exp(-87.0));
+        assert!(exp(f32::NEG_INFINITY) < 1e-37);
+        assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let d = Dims {
+            batch: 1,
+            heads: 3,
+            kv_heads: 2,
+            head_dim: 4,
+            seq: 1,
+            total: 1,
+            kv_head_stride: 4,
+            kv_batch_stride: 8,
+            scale: 1.0,
+        };
+        assert!(causal_attention(&[0.0; 12], &[0.0; 8], &[0.0; 8], d, &mut [0.0; 12]).is_err());
+        let d = Dims { heads: 2, ..d };
+        assert!(causal_attention(&[0.0; 8], &[0.0; 3], &[0.0; 8], d, &mut [0.0; 8]).is_err());
+        causal_attention(&[0.0; 8], &[0.0; 8], &[0.0; 8], d, &mut [0.0; 8]).unwrap();
+    }
+}
