@@ -172,6 +172,7 @@ fn synthesized_model_generates_deterministically_and_streams() {
         seed: 7,
         quant: SynthQuant::Q8_0,
         layout: ExpertLayout::Merged,
+        layers: None,
     };
     synthesize(&spec, &path).expect("synthesize");
     let engine = engine_at(&path);

@@ -33,6 +33,7 @@ fn spec(quant: SynthQuant, layout: ExpertLayout) -> SynthSpec {
         seed: 1234,
         quant,
         layout,
+        layers: None,
     }
 }
 

@@ -87,11 +87,15 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write a deterministic random-weight Mixtral GGUF (Mistral v1 tokenizer embedded).
+    /// Write a deterministic random-weight Mixtral/Mistral GGUF (Mistral v1 tokenizer embedded).
     Synth {
-        /// `tiny` (dim 256, 2 layers) or `bench` (dim 1024, 4 layers).
+        /// `tiny` (dim 256, 2 layers), `bench` (dim 1024, 4 layers), `mixtral` (Mixtral-8x7B's
+        /// dimensions, 2 layers) or `mistral-7b` (Mistral-7B's, dense, 2 layers).
         #[arg(long, default_value = "tiny")]
         preset: synth::SynthPreset,
+        /// Layers in place of the preset's count.
+        #[arg(long)]
+        layers: Option<usize>,
         /// Seed of the weights.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -256,6 +260,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
         }
         ModelCommand::Synth {
             preset,
+            layers,
             seed,
             quant,
             layout,
@@ -266,6 +271,7 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
                 seed,
                 quant,
                 layout,
+                layers,
             };
             let report = synth::synthesize(&spec, &path)?;
             writeln!(

@@ -30,6 +30,12 @@ pub enum SynthPreset {
     /// dim 1024, ffn 3584, 4 layers, 16 heads / 4 kv heads, 8 experts top-2, context 32768
     /// (428 M params).
     Bench,
+    /// Mixtral-8x7B's dimensions (dim 4096, ffn 14336, 32 heads / 8 kv heads, 8 experts
+    /// top-2, vocab 32000, rope base 1e6, context 32768) with 2 layers (3.1 G params).
+    Mixtral,
+    /// Mistral-7B's dimensions, dense (the DictaLM / Hebrew-Mistral class), with 2 layers
+    /// (0.6 G params).
+    Mistral7b,
 }
 
 impl FromStr for SynthPreset {
@@ -39,8 +45,10 @@ impl FromStr for SynthPreset {
         match s.to_ascii_lowercase().as_str() {
             "tiny" => Ok(Self::Tiny),
             "bench" => Ok(Self::Bench),
+            "mixtral" => Ok(Self::Mixtral),
+            "mistral-7b" => Ok(Self::Mistral7b),
             _ => Err(EngineError::InvalidParameter(format!(
-                "`--preset` must be tiny or bench, not `{s}`"
+                "`--preset` must be tiny, bench, mixtral or mistral-7b, not `{s}`"
             ))),
         }
     }
@@ -51,6 +59,8 @@ impl fmt::Display for SynthPreset {
         f.write_str(match self {
             Self::Tiny => "tiny",
             Self::Bench => "bench",
+            Self::Mixtral => "mixtral",
+            Self::Mistral7b => "mistral-7b",
         })
     }
 }
@@ -190,6 +200,8 @@ pub struct SynthSpec {
     pub quant: SynthQuant,
     /// Expert tensor layout.
     pub layout: ExpertLayout,
+    /// Layers in place of the preset's count.
+    pub layers: Option<usize>,
 }
 
 impl SynthSpec {
@@ -201,6 +213,7 @@ impl SynthSpec {
             seed: 1234,
             quant,
             layout: ExpertLayout::Merged,
+            layers: None,
         }
     }
 }
@@ -229,7 +242,12 @@ pub fn synthesize(spec: &SynthSpec, out: &Path) -> Result<SynthReport> {
     let tmp = out.with_file_name(tmp_name);
 
     let pieces = mistral_v1_pieces()?;
-    let shape = ModelShape::of(spec.preset);
+    if spec.layers == Some(0) {
+        return Err(EngineError::InvalidParameter(
+            "`--layers` must be at least 1".into(),
+        ));
+    }
+    let shape = ModelShape::of(spec.preset, spec.layers);
     let tensors = plan::tensors(&shape, pieces.len(), spec.quant, spec.layout);
     let metadata = metadata(spec, &shape, pieces);
 
@@ -322,6 +340,11 @@ fn metadata(
         ),
         ("llama.expert_count", u32_of(shape.experts)),
         ("llama.expert_used_count", u32_of(shape.experts_used)),
+    ]
+    .into_iter()
+    // A dense model has no expert keys (llama.cpp reads their absence as 0).
+    .filter(|(key, _)| shape.experts > 0 || !key.starts_with("llama.expert"))
+    .chain([
         ("llama.attention.key_length", u32_of(head_dim)),
         ("llama.attention.value_length", u32_of(head_dim)),
         ("llama.vocab_size", u32_of(vocab)),
@@ -339,7 +362,8 @@ fn metadata(
         ("general.quantization_version", Meta::U32(2)),
         ("general.file_type", Meta::U32(spec.quant.file_type())),
         ("general.alignment", u32_of(writer::ALIGNMENT)),
-    ]
+    ])
+    .collect()
 }
 
 #[cfg(test)]

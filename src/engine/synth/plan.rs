@@ -55,12 +55,12 @@ pub(super) struct ModelShape {
 }
 
 impl ModelShape {
-    /// The shape of `preset`.
-    pub(super) fn of(preset: SynthPreset) -> Self {
-        let common = |dim, ffn, layers, heads, kv_heads, context, scales| Self {
+    /// The shape of `preset`, with `layers` in place of its layer count when given.
+    pub(super) fn of(preset: SynthPreset, layers: Option<usize>) -> Self {
+        let moe = |dim, ffn, n_layers: usize, heads, kv_heads, context, scales| Self {
             dim,
             ffn,
-            layers,
+            layers: layers.unwrap_or(n_layers),
             heads,
             kv_heads,
             experts: 8,
@@ -70,8 +70,17 @@ impl ModelShape {
             rms_eps: 1.0e-5,
             scales,
         };
+        // Weight scales shrink with the width (≈ 1/√dim) so activations stay in range.
+        let real_size = Scales {
+            embed: 0.05,
+            router: 0.075,
+            query_key: 0.0175,
+            down: 0.0075,
+            output: 0.0875,
+            other: 0.005,
+        };
         match preset {
-            SynthPreset::Tiny => common(
+            SynthPreset::Tiny => moe(
                 256,
                 512,
                 2,
@@ -87,7 +96,7 @@ impl ModelShape {
                     other: 0.02,
                 },
             ),
-            SynthPreset::Bench => common(
+            SynthPreset::Bench => moe(
                 1024,
                 3584,
                 4,
@@ -103,6 +112,12 @@ impl ModelShape {
                     other: 0.01,
                 },
             ),
+            SynthPreset::Mixtral => moe(4096, 14336, 2, 32, 8, 32768, real_size),
+            SynthPreset::Mistral7b => Self {
+                experts: 0,
+                experts_used: 0,
+                ..moe(4096, 14336, 2, 32, 8, 32768, real_size)
+            },
         }
     }
 
@@ -175,13 +190,14 @@ fn use_more_bits(layer: usize, layers: usize) -> bool {
     layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2
 }
 
-/// The storage type llama.cpp's quantizer picks for `role` in `layer` (for a model with
-/// 8 experts, where `attn_k`/`attn_v` go to Q8_0).
-fn dtype_for(quant: SynthQuant, role: Role, layer: usize, layers: usize) -> GgmlDType {
+/// The storage type llama.cpp's quantizer picks for `role` in `layer` (`llama_tensor_get_type`;
+/// `moe`: a model with 8 experts, where `attn_k`/`attn_v` go to Q8_0).
+fn dtype_for(quant: SynthQuant, role: Role, layer: usize, layers: usize, moe: bool) -> GgmlDType {
     use GgmlDType::*;
     if matches!(role, Role::Norm | Role::Router) {
         return F32;
     }
+    let more_bits = use_more_bits(layer, layers);
     match quant {
         SynthQuant::F32 => F32,
         SynthQuant::F16 => F16,
@@ -192,7 +208,7 @@ fn dtype_for(quant: SynthQuant, role: Role, layer: usize, layers: usize) -> Ggml
         | SynthQuant::Q5_1
         | SynthQuant::Q6K => match role {
             Role::Output => Q6K,
-            Role::AttnK | Role::AttnV => Q8_0,
+            Role::AttnK | Role::AttnV if moe => Q8_0,
             _ => match quant {
                 SynthQuant::Q4_0 => Q4_0,
                 SynthQuant::Q4_1 => Q4_1,
@@ -205,9 +221,10 @@ fn dtype_for(quant: SynthQuant, role: Role, layer: usize, layers: usize) -> Ggml
             let base = if quant == SynthQuant::Q5KM { Q5K } else { Q4K };
             match role {
                 Role::Output => Q6K,
-                Role::AttnK | Role::AttnV => Q8_0,
-                Role::AttnOut => Q5K,
-                Role::FfnDown if use_more_bits(layer, layers) => Q6K,
+                Role::AttnK | Role::AttnV if moe => Q8_0,
+                Role::AttnV if more_bits => Q6K,
+                Role::AttnOut if moe && quant == SynthQuant::Q4KM => Q5K,
+                Role::FfnDown if more_bits => Q6K,
                 _ => base,
             }
         }
@@ -223,6 +240,7 @@ pub(super) fn tensors(
 ) -> Vec<TensorPlan> {
     let s = shape.scales;
     let (d, f, n_exp) = (shape.dim, shape.ffn, shape.experts);
+    let moe = n_exp == 8;
     let kv_dim = shape.kv_heads * shape.head_dim();
     // A tensor made of one matrix: its rows are all dimensions but the innermost.
     let single = |key: String, role: Role, layer: usize, dims: Vec<usize>, std: f32| {
@@ -232,7 +250,7 @@ pub(super) fn tensors(
         TensorPlan {
             name: format!("{key}.weight"),
             shape: dims,
-            dtype: dtype_for(quant, role, layer, shape.layers),
+            dtype: dtype_for(quant, role, layer, shape.layers, moe),
             parts: vec![Matrix {
                 key,
                 rows,
@@ -260,9 +278,23 @@ pub(super) fn tensors(
             ("attn_output", Role::AttnOut, vec![d, d], s.other),
             ("ffn_norm", Role::Norm, vec![d], NORM_NOISE_STD),
             ("ffn_gate_inp", Role::Router, vec![n_exp, d], s.router),
+            ("ffn_gate", Role::FfnGate, vec![f, d], s.other),
+            ("ffn_up", Role::FfnUp, vec![f, d], s.other),
+            ("ffn_down", Role::FfnDown, vec![d, f], s.down),
         ];
         for (name, role, dims, std) in dense {
-            out.push(single(format!("{p}.{name}"), role, l, dims, std));
+            // A dense model has one feed-forward block and no router; a MoE one its experts.
+            let keep = match role {
+                Role::Router => n_exp > 0,
+                Role::FfnGate | Role::FfnUp | Role::FfnDown => n_exp == 0,
+                _ => true,
+            };
+            if keep {
+                out.push(single(format!("{p}.{name}"), role, l, dims, std));
+            }
+        }
+        if n_exp == 0 {
+            continue;
         }
         let experts = [
             ("ffn_gate", Role::FfnGate, f, d, s.other),
@@ -275,7 +307,7 @@ pub(super) fn tensors(
                 ExpertLayout::Merged => out.push(TensorPlan {
                     name: format!("{p}.{kind}_exps.weight"),
                     shape: vec![n_exp, rows, cols],
-                    dtype: dtype_for(quant, role, l, shape.layers),
+                    dtype: dtype_for(quant, role, l, shape.layers, moe),
                     parts: (0..n_exp)
                         .map(|e| Matrix {
                             key: key(e),
@@ -315,7 +347,7 @@ mod tests {
 
     #[test]
     fn tiny_has_the_reference_parameter_count() {
-        let shape = ModelShape::of(SynthPreset::Tiny);
+        let shape = ModelShape::of(SynthPreset::Tiny, None);
         let plan = tensors(&shape, 32000, SynthQuant::F16, ExpertLayout::Merged);
         let params: usize = plan.iter().map(TensorPlan::elems).sum();
         assert_eq!(params, 23_008_512);
@@ -334,20 +366,63 @@ mod tests {
             vec![2, 3]
         );
         assert_eq!(
-            dtype_for(SynthQuant::Q4KM, Role::FfnDown, 1, 2),
+            dtype_for(SynthQuant::Q4KM, Role::FfnDown, 1, 2, true),
             GgmlDType::Q6K
         );
         assert_eq!(
-            dtype_for(SynthQuant::Q4KM, Role::FfnDown, 0, 2),
+            dtype_for(SynthQuant::Q4KM, Role::FfnDown, 0, 2, true),
             GgmlDType::Q4K
         );
         assert_eq!(
-            dtype_for(SynthQuant::Q5KM, Role::FfnUp, 1, 2),
+            dtype_for(SynthQuant::Q5KM, Role::FfnUp, 1, 2, true),
             GgmlDType::Q5K
         );
         assert_eq!(
-            dtype_for(SynthQuant::Q8_0, Role::Router, 0, 2),
+            dtype_for(SynthQuant::Q8_0, Role::Router, 0, 2, true),
             GgmlDType::F32
+        );
+    }
+
+    #[test]
+    fn real_size_presets_have_mixtral_and_mistral_shapes() {
+        let mixtral = ModelShape::of(SynthPreset::Mixtral, None);
+        let plan = tensors(&mixtral, 32000, SynthQuant::Q5KM, ExpertLayout::Merged);
+        let params: usize = plan.iter().map(TensorPlan::elems).sum();
+        // Embedding + output (2 × 32000 × 4096) + per layer attention (2 × 4096² + 2 × 4096 ×
+        // 1024), router, 8 × 3 × 4096 × 14336 experts and two norms, plus the final norm.
+        let layer = 2 * 4096 * 4096 + 2 * 4096 * 1024 + 8 * 4096 + 8 * 3 * 4096 * 14336 + 2 * 4096;
+        assert_eq!(params, 2 * 32000 * 4096 + 2 * layer + 4096);
+        let find = |plan: &[TensorPlan], name: &str| {
+            plan.iter()
+                .find(|t| t.name == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        assert_eq!(
+            find(&plan, "blk.1.ffn_up_exps.weight").shape,
+            vec![8, 14336, 4096]
+        );
+        assert_eq!(find(&plan, "blk.0.attn_v.weight").dtype, GgmlDType::Q8_0);
+
+        let dense = ModelShape::of(SynthPreset::Mistral7b, Some(3));
+        assert_eq!((dense.layers, dense.experts), (3, 0));
+        let plan = tensors(&dense, 32000, SynthQuant::Q5KM, ExpertLayout::Merged);
+        assert!(plan
+            .iter()
+            .all(|t| !t.name.contains("ffn_gate_inp") && !t.name.contains("exps")));
+        assert_eq!(
+            find(&plan, "blk.2.ffn_down.weight").shape,
+            vec![4096, 14336]
+        );
+        // llama.cpp's dense Q5_K_M: Q6_K attn_v and ffn_down where `use_more_bits`, the rest Q5_K.
+        assert_eq!(find(&plan, "blk.2.attn_v.weight").dtype, GgmlDType::Q6K);
+        assert_eq!(find(&plan, "blk.1.attn_v.weight").dtype, GgmlDType::Q5K);
+        assert_eq!(find(&plan, "blk.1.attn_k.weight").dtype, GgmlDType::Q5K);
+        assert_eq!(find(&plan, "blk.2.ffn_down.weight").dtype, GgmlDType::Q6K);
+        assert_eq!(find(&plan, "blk.0.ffn_down.weight").dtype, GgmlDType::Q5K);
+        assert_eq!(
+            find(&plan, "blk.1.attn_output.weight").dtype,
+            GgmlDType::Q5K
         );
     }
 }
