@@ -81,15 +81,7 @@ impl CustomOp1 for CompactMatmul {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, k) = self.0.shape().dims2()?;
-        let dims = layout.shape().dims();
-        if dims.last() != Some(&k) {
-            candle_core::bail!("qmatmul: input {dims:?} does not end in {k}");
-        }
-        let m = layout.shape().elem_count() / k;
-        let lhs = match storage {
-            CpuStorage::F32(v) => &v[layout.start_offset()..layout.start_offset() + m * k],
-            _ => candle_core::bail!("qmatmul: input must be f32"),
-        };
+        let (lhs, m) = input_rows(storage, layout, k)?;
         let data = self.0.data()?;
         let mut dst = vec![0f32; m * n];
         match self.0.dtype() {
@@ -108,11 +100,7 @@ impl CustomOp1 for CompactMatmul {
             }
             other => candle_core::bail!("qmatmul: no compact kernel for {other:?}"),
         }
-        let mut out_dims = dims.to_vec();
-        if let Some(last) = out_dims.last_mut() {
-            *last = n;
-        }
-        Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
+        Ok((CpuStorage::F32(dst), output_shape(layout, n)))
     }
 }
 
@@ -123,23 +111,37 @@ impl CustomOp1 for Packed {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, k) = self.shape();
-        let dims = layout.shape().dims();
-        if dims.last() != Some(&k) {
-            candle_core::bail!("qmatmul: input {dims:?} does not end in {k}");
-        }
-        let m = layout.shape().elem_count() / k;
-        let lhs = match storage {
-            CpuStorage::F32(v) => &v[layout.start_offset()..layout.start_offset() + m * k],
-            _ => candle_core::bail!("qmatmul: input must be f32"),
-        };
+        let (lhs, m) = input_rows(storage, layout, k)?;
         let mut dst = vec![0f32; m * n];
         self.matmul(m, lhs, &mut dst)?;
-        let mut out_dims = dims.to_vec();
-        if let Some(last) = out_dims.last_mut() {
-            *last = n;
-        }
-        Ok((CpuStorage::F32(dst), Shape::from(out_dims)))
+        Ok((CpuStorage::F32(dst), output_shape(layout, n)))
     }
+}
+
+/// The contiguous f32 input of a matmul op as `m` rows of `k` values.
+fn input_rows<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    k: usize,
+) -> Result<(&'a [f32], usize)> {
+    let dims = layout.shape().dims();
+    if dims.last() != Some(&k) {
+        candle_core::bail!("qmatmul: input {dims:?} does not end in {k}");
+    }
+    let m = layout.shape().elem_count() / k;
+    match storage {
+        CpuStorage::F32(v) => Ok((&v[layout.start_offset()..layout.start_offset() + m * k], m)),
+        _ => candle_core::bail!("qmatmul: input must be f32"),
+    }
+}
+
+/// The input's shape with its last dimension `n`.
+fn output_shape(layout: &Layout, n: usize) -> Shape {
+    let mut dims = layout.shape().dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    Shape::from(dims)
 }
 
 fn matmul<T: GgmlType>(
