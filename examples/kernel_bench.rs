@@ -51,7 +51,7 @@ fn time(budget: Duration, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Benchmarks one format; returns whether every output was bit-identical to candle's.
+/// Benchmarks one format; returns whether every output was within f32 rounding of candle's.
 fn bench<B: GgmlType + Clone>(
     name: &str,
     shapes: &[(&str, usize, usize)],
@@ -67,9 +67,9 @@ fn bench<B: GgmlType + Clone>(
     let budget = Duration::from_millis(if quick { 150 } else { 400 });
     println!(
         "{:<15} {:>6} {:>6} {:>4} | {:>9} {:>9} {:>7} | {:>9} {:>7} | {:>8}",
-        "shape", "n", "k", "m", "candle", "tiled", "speedup", "auto", "speedup", "bits !="
+        "shape", "n", "k", "m", "candle", "tiled", "speedup", "auto", "speedup", "max err"
     );
-    let mut all_equal = true;
+    let mut all_close = true;
     for &(shape, n, k) in shapes {
         let w = weights::<B>(n, k);
         for &m in &ms {
@@ -83,17 +83,19 @@ fn bench<B: GgmlType + Clone>(
             });
             let t_o = time(budget, || with(path, m, k, n, &lhs, &w, &mut got).unwrap());
             let t_a = time(budget, || auto(m, k, n, &lhs, &w, &mut got_auto).unwrap());
-            // Both must equal candle bit for bit: count the outputs that do not.
-            let diff = got
+            // Both must equal candle to f32 rounding (the AVX-512 VNNI paths of Q4_K/Q5_K sum
+            // in another float order; the others are bit-identical, error 0).
+            let mean = want.iter().map(|x| x.abs()).sum::<f32>() / want.len().max(1) as f32;
+            let err = got
                 .iter()
                 .chain(&got_auto)
                 .zip(want.iter().chain(&want))
-                .filter(|(a, b)| a.to_bits() != b.to_bits())
-                .count();
-            all_equal &= diff == 0;
+                .map(|(a, b)| (a - b).abs() / b.abs().max(mean).max(f32::MIN_POSITIVE))
+                .fold(0f32, f32::max);
+            all_close &= err <= 1e-5;
             let gops = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e9;
             println!(
-                "{:<15} {:>6} {:>6} {:>4} | {:>9.1} {:>9.1} {:>6.2}x | {:>9.1} {:>6.2}x | {:>8}{}",
+                "{:<15} {:>6} {:>6} {:>4} | {:>9.1} {:>9.1} {:>6.2}x | {:>9.1} {:>6.2}x | {:>8.1e}{}",
                 shape,
                 n,
                 k,
@@ -103,16 +105,17 @@ fn bench<B: GgmlType + Clone>(
                 t_c / t_o,
                 gops(t_a),
                 t_c / t_a,
-                diff,
-                if diff > 0 { "  MISMATCH" } else { "" }
+                err,
+                if err > 1e-5 { "  MISMATCH" } else { "" }
             );
         }
     }
     println!(
         "GOP/s = 2·m·n·k / best-of-N time; 'tiled' forces the tiled kernel, 'auto' is \
-         matmul_{name}; 'bits !=' counts outputs (tiled + auto) not bit-identical to candle's"
+         matmul_{name}; 'max err' is the largest |ours − candle| (tiled + auto) relative to \
+         max(|candle|, mean |candle|), 0 when bit-identical"
     );
-    all_equal
+    all_close
 }
 
 fn main() {

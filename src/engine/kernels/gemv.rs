@@ -131,7 +131,8 @@ mod tests {
 
     type Entry<B> = fn(usize, usize, usize, &[f32], &[B], &mut [f32]) -> Result<()>;
 
-    /// The forced decode path and the public entry point both equal candle bit for bit.
+    /// The forced decode path, and the public entry point where it takes the decode path
+    /// (m < 2; from 2 rows it tiles, tested with the tiled kernels), equal candle bit for bit.
     fn check<B: GgmlType + Block>(forced: Entry<B>, auto: Entry<B>, m: usize, n: usize, k: usize) {
         let w = weights::<B>(n, k, (n * 31 + k) as u64, |i| 1.0 + (i % 7) as f32);
         let mut r = super::super::tests::rng((m * 7 + n + k) as u64);
@@ -139,7 +140,7 @@ mod tests {
         let mut want = vec![0f32; m * n];
         candle_matmul::<B>((m, k, n), &lhs, &w, &mut want).unwrap();
         for (what, f) in [("forced", forced), ("auto", auto)] {
-            if what == "forced" && !available() {
+            if (what == "forced" && !available()) || (what == "auto" && m >= 2) {
                 continue;
             }
             let mut got = vec![f32::NAN; m * n];

@@ -14,8 +14,11 @@
 //!
 //! - [`attention`]: causal grouped-query attention in 64-key tiles with an online softmax.
 //!
-//! The K-quant kernels give results bit-identical to ggml's AVX2 dot products (and candle's ports of them),
-//! so logits stay exactly where llama.cpp puts them.
+//! The K-quant decode kernels, and the scalar and AVX2 prompt kernels, give results
+//! bit-identical to ggml's AVX2 dot products (and candle's ports of them). The AVX-512 VNNI
+//! prompt kernels of Q4_K/Q5_K (`tile45_vnni`) keep ggml's exact integer sums in another float
+//! order (one `vpdpbusd` per 4 values, one float scale per sub-block): twice as fast, within f32
+//! rounding of ggml, and the engine's parity checks against llama.cpp hold unchanged.
 
 pub mod attention;
 mod gemv;
@@ -33,6 +36,8 @@ mod q8k;
 #[cfg(test)]
 mod tests;
 mod tile45;
+#[cfg(target_arch = "x86_64")]
+mod tile45_vnni;
 #[cfg(target_arch = "x86_64")]
 mod tile_x86;
 mod tiling;

@@ -114,10 +114,10 @@ pub(super) fn transpose8(r: &mut [__m256i; 8]) {
 }
 
 /// The AVX2 and AVX-512 VNNI kernels of a Q4_K/Q5_K-style format (see [`super::tile45`]),
-/// expanded in the format's `x86` module: `run_items_avx2`/`run_items_avx512` (the driver
-/// compiled per path), and `Avx2Kernel`/`Avx512Kernel` whose `rows` run the module's
-/// `tile256::<MR>`/`tile512::<MR>` over as many rows at a time as fit (4 / 8), after the
-/// module's `prepare256`/`prepare512`.
+/// expanded in the format's `x86` module: `run_items_avx2` (ggml's float order: the driver of
+/// `tile45` with `Avx2Kernel`, whose `rows` run the module's `tile256::<MR>` four rows at a
+/// time after its `prepare256`) and `run_items_avx512` ([`super::tile45_vnni`] after the
+/// module's `prepare512`).
 macro_rules! tile45_kernels {
     ($words:ident) => {
         /// # Safety
@@ -132,70 +132,14 @@ macro_rules! tile45_kernels {
         /// The CPU must support AVX-512F, AVX-512BW, AVX-512 VNNI and FMA.
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
         pub(super) unsafe fn run_items_avx512(ctx: &Ctx, range: std::ops::Range<usize>) {
-            // SAFETY: forwarded from this function's contract.
-            unsafe { run_items_generic::<$words, Avx512Kernel>(ctx, range) }
-        }
-
-        pub(super) struct Avx512Kernel;
-
-        impl Kernel<$words> for Avx512Kernel {
-            type F = super::Fmt;
-
-            #[inline(always)]
-            unsafe fn prepare(
-                ctx: &Ctx,
-                c0: usize,
-                nc: usize,
-                b: usize,
-                raw: &mut Raw,
-                tile: &mut Tile,
-            ) {
-                // SAFETY: the caller guarantees AVX-512F/BW/VNNI and FMA.
-                unsafe { prepare512(ctx, c0, nc, b, raw, tile) }
-            }
-
-            #[inline(always)]
-            unsafe fn rows(
-                tile: &Tile,
-                ctx: &Ctx,
-                r0: usize,
-                rows: usize,
-                b: usize,
-                facc: &mut [f32],
-            ) {
-                macro_rules! call {
-                    ($mr:literal, $r:expr) => {{
-                        let r = $r;
-                        let a: [&[u8; Q8K_BYTES]; $mr] =
-                            std::array::from_fn(|i| act_block(ctx, r0 + r + i, b));
-                        let p: [[i32; 4]; $mr] =
-                            std::array::from_fn(|i| ctx.aux[(r0 + r + i) * ctx.kb + b]);
-                        // SAFETY: the caller guarantees the kernel's target features.
-                        unsafe {
-                            tile512::<$mr>(
-                                tile,
-                                a,
-                                p,
-                                &mut facc[r * FACC_ROW..(r + $mr) * FACC_ROW],
-                            )
-                        }
-                    }};
-                }
-                let mut r = 0;
-                while r + 8 <= rows {
-                    call!(8, r);
-                    r += 8;
-                }
-                match rows - r {
-                    1 => call!(1, r),
-                    2 => call!(2, r),
-                    3 => call!(3, r),
-                    4 => call!(4, r),
-                    5 => call!(5, r),
-                    6 => call!(6, r),
-                    7 => call!(7, r),
-                    _ => {}
-                }
+            // SAFETY: forwarded from this function's contract; `prepare512` needs the same
+            // features.
+            unsafe {
+                super::super::tile45_vnni::run_items::<$words>(
+                    ctx,
+                    range,
+                    |ctx, c0, nc, b, raw, tile| prepare512(ctx, c0, nc, b, raw, tile),
+                )
             }
         }
 

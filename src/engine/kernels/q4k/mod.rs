@@ -20,7 +20,9 @@
 //! `sumi` folded into 8 f32 lanes with `_mm256_fmadd_ps`, a 4-lane `acc_m` folded with
 //! `_mm_fmadd_ps` from the `_mm_madd_epi16` of the mins and the per-32 activation sums, then
 //! `hsum_float_8(acc)` plus `acc_m` reduced by `movehl`/`movehdup`. So every output keeps 12 f32
-//! accumulators, and all paths, the scalar one included, reproduce candle's results bit for bit.
+//! accumulators, and the scalar and AVX2 paths reproduce candle's results bit for bit. The
+//! AVX-512 VNNI path keeps the same exact integer sums in another float order, twice as fast
+//! ([`super::tile45_vnni`]); it agrees with candle to f32 rounding.
 //!
 //! Layout, unpacking, row blocks and threading are those of [`super::q5k`]: a tile is 16
 //! weight rows × one super-block, unpacked once (lane = weight row, 4 consecutive 4-bit values

@@ -8,65 +8,6 @@ use std::arch::x86_64::*;
 
 super::super::tile_x86::tile45_kernels!(Q5K_WORDS);
 
-/// `MR` activation rows × 16 weight rows × one super-block.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
-fn tile512<const MR: usize>(
-    tile: &Tile,
-    a: [&[u8; Q8K_BYTES]; MR],
-    pairs: [[i32; 4]; MR],
-    out: &mut [f32],
-) {
-    let out = &mut out[..MR * FACC_ROW];
-    // SAFETY (all loads/stores in this function): `Tile` is `#[repr(C, align(64))]` and
-    // each of its rows is 16 × 4 = 64 bytes, so `tile.qs[g]`, `tile.sc[s]`, `tile.mn[p]`,
-    // `tile.d`, `tile.dmin` are 64-byte aligned 64-byte arrays (aligned loads are fine);
-    // `out` holds MR × FACC_ROW f32, vector t of row r at r·FACC_ROW + 16t (t ≤ 8),
-    // accessed with unaligned loads/stores.
-    unsafe {
-        let dw = _mm512_load_ps(tile.d.as_ptr());
-        let ad: [__m512; MR] = std::array::from_fn(|r| _mm512_set1_ps(act_d(a[r])));
-        for t in 0..8 {
-            // sumi_t = Σ_s scale_s · (4-byte group 8s + t): the i16 pair sums of
-            // `vpmaddubsw` (u5 × i8 pairs ≤ 2·31·128 < 2^15: no saturation) times the scale
-            // in both halves, added by `vpdpwssd`.
-            let mut acc = [_mm512_setzero_si512(); MR];
-            for s in 0..8 {
-                let g = 8 * s + t;
-                let w = _mm512_load_si512(tile.qs[g].as_ptr().cast());
-                let sc = _mm512_load_si512(tile.sc[s].as_ptr().cast());
-                for r in 0..MR {
-                    let av = _mm512_set1_epi32(act_group(a[r], g));
-                    let p = _mm512_maddubs_epi16(w, av);
-                    acc[r] = _mm512_dpwssd_epi32(acc[r], p, sc);
-                }
-            }
-            for r in 0..MR {
-                let o = out.as_mut_ptr().add(r * FACC_ROW + t * NR);
-                // candle's `d = a.d · w.d` (an f32 product), per weight row.
-                let d = _mm512_mul_ps(ad[r], dw);
-                let x = _mm512_cvtepi32_ps(acc[r]);
-                let f = _mm512_fmadd_ps(d, x, _mm512_loadu_ps(o));
-                _mm512_storeu_ps(o, f);
-            }
-        }
-        let mut msum = [_mm512_setzero_si512(); MR];
-        for p in 0..4 {
-            let mn = _mm512_load_si512(tile.mn[p].as_ptr().cast());
-            for r in 0..MR {
-                msum[r] = _mm512_dpwssd_epi32(msum[r], mn, _mm512_set1_epi32(pairs[r][p]));
-            }
-        }
-        let dmw = _mm512_load_ps(tile.dmin.as_ptr());
-        for r in 0..MR {
-            // summs += (−a.d · w.dmin) · msum: separate multiply and add, as candle.
-            let o = out.as_mut_ptr().add(r * FACC_ROW + 8 * NR);
-            let m = _mm512_mul_ps(_mm512_mul_ps(ad[r], dmw), _mm512_cvtepi32_ps(msum[r]));
-            _mm512_storeu_ps(o, _mm512_sub_ps(_mm512_loadu_ps(o), m));
-        }
-    }
-}
-
 /// AVX2 tile preparation: 8×8 transposes of the raw words, then the portable unpack
 /// (compiled here for AVX2).
 #[inline]
@@ -154,7 +95,14 @@ fn unpack_qs_avx2(raw: &Raw, tile: &mut Tile) {
 /// Gathers super-block `b` of 16 weight rows as transposed words and unpacks them.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
-fn prepare512(ctx: &Ctx, c0: usize, nc: usize, b: usize, raw: &mut Raw, tile: &mut Tile) {
+pub(super) fn prepare512(
+    ctx: &Ctx,
+    c0: usize,
+    nc: usize,
+    b: usize,
+    raw: &mut Raw,
+    tile: &mut Tile,
+) {
     let blocks = tile_blocks::<_, Q5K_BYTES>(ctx, c0, nc, b);
     for chunk in 0..3 {
         // SAFETY: each block is 176 bytes = 44 words; chunks 0 and 1 read words 0..32

@@ -1,6 +1,6 @@
 //! Bit-exactness of every Q6_K path against candle's `k_quants::matmul`.
 
-use super::super::tests::{check_entry, check_path, rng};
+use super::super::tests::{check_entry, check_path, rng, Expect};
 use super::*;
 use candle_core::quantized::k_quants::matmul;
 
@@ -10,23 +10,29 @@ fn weights(n: usize, k: usize, seed: u64) -> Vec<BlockQ6K> {
 
 #[test]
 fn scalar_matches_candle_bits() {
-    check_path(matmul_inner, weights, Q6kPath::Scalar, false);
+    check_path(matmul_inner, weights, Q6kPath::Scalar, Expect::Bits, false);
 }
 
 #[test]
 fn avx2_matches_candle_bits() {
-    check_path(matmul_inner, weights, Q6kPath::Avx2, true);
+    check_path(matmul_inner, weights, Q6kPath::Avx2, Expect::Bits, true);
 }
 
 #[test]
 fn avx512_vnni_matches_candle_bits() {
-    check_path(matmul_inner, weights, Q6kPath::Avx512Vnni, true);
+    check_path(
+        matmul_inner,
+        weights,
+        Q6kPath::Avx512Vnni,
+        Expect::Bits,
+        true,
+    );
 }
 
 #[test]
 fn default_entry_matches_candle_bits() {
     let shapes = [(1, 512, 35), (2, 256, 16), (5, 1024, 7), (17, 512, 50)];
-    check_entry(matmul_q6k, weights, &shapes);
+    check_entry(matmul_q6k, weights, Expect::Bits, &shapes);
 }
 
 fn bits(x: &[f32]) -> Vec<u32> {
