@@ -11,7 +11,7 @@ use super::tiling::SyncPtr;
 use candle_core::{bail, Result};
 
 /// Keys per tile.
-const KT: usize = 64;
+pub(super) const KT: usize = 64;
 /// Query positions per work item.
 const POSITIONS: usize = 16;
 
@@ -165,6 +165,8 @@ fn item(
     sc.sum[..rows].fill(0.0);
     // Keys visible to the block's last position.
     let visible = start + p1;
+    #[cfg(target_arch = "x86_64")]
+    let simd = super::gemv::available() && matches!(hd, 16 | 32 | 64 | 96 | 128);
     for j0 in (0..visible).step_by(KT) {
         let n_keys = KT.min(visible - j0);
         for (j, key) in keys[j0 * hd..(j0 + n_keys) * hd]
@@ -183,37 +185,32 @@ fn item(
             if seen == 0 {
                 continue;
             }
-            let s: &mut [f32; KT] = (&mut sc.s[..]).try_into().expect("KT scores");
-            *s = [0.0; KT];
-            for (t, &x) in q_row(r).iter().enumerate() {
-                let kt: &[f32; KT] = sc.kt[t * KT..(t + 1) * KT].try_into().expect("KT keys");
-                for (s, &kv) in s.iter_mut().zip(kt) {
-                    *s += x * kv;
-                }
-            }
-            let mut tile_max = f32::NEG_INFINITY;
-            for s in s.iter_mut().take(seen) {
-                *s *= d.scale;
-                tile_max = tile_max.max(*s);
-            }
-            let new_max = sc.max[r].max(tile_max);
-            let correction = exp(sc.max[r] - new_max);
-            sc.max[r] = new_max;
-            for s in s.iter_mut() {
-                *s = exp(*s - new_max);
-            }
-            s[seen..].fill(0.0);
-            let tile_sum: f32 = s.iter().sum();
-            sc.sum[r] = sc.sum[r] * correction + tile_sum;
+            let tile = Tile {
+                kt: &sc.kt,
+                values: &values[j0 * hd..(j0 + n_keys) * hd],
+                seen,
+                scale: d.scale,
+            };
             let acc = &mut sc.acc[r * hd..(r + 1) * hd];
-            for a in acc.iter_mut() {
-                *a *= correction;
-            }
-            for (&p, value) in s.iter().zip(values[j0 * hd..].chunks_exact(hd)).take(seen) {
-                for (a, &x) in acc.iter_mut().zip(value) {
-                    *a += p * x;
+            let state = (acc, &mut sc.max[r], &mut sc.sum[r]);
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                use super::attention_x86::row_tile as simd_row;
+                let q = q_row(r);
+                // SAFETY: `simd` means AVX-512F/BW, AVX2 and FMA, and hd is one of these;
+                // each arm's HV is hd / 16.
+                unsafe {
+                    match hd {
+                        16 => simd_row::<1>(q, tile, state),
+                        32 => simd_row::<2>(q, tile, state),
+                        64 => simd_row::<4>(q, tile, state),
+                        96 => simd_row::<6>(q, tile, state),
+                        _ => simd_row::<8>(q, tile, state),
+                    }
                 }
+                continue;
             }
+            row_tile(q_row(r), tile, (&mut sc.s, state.0, state.1, state.2));
         }
     }
     for r in 0..rows {
@@ -229,11 +226,60 @@ fn item(
     }
 }
 
+/// One tile of keys as one query row sees it.
+#[derive(Clone, Copy)]
+pub(super) struct Tile<'a> {
+    /// The keys transposed: `kt[dim · KT + key]`.
+    pub(super) kt: &'a [f32],
+    /// The tile's value rows (`n_keys × head_dim`).
+    pub(super) values: &'a [f32],
+    /// Keys of the tile the row sees (1..=n_keys).
+    pub(super) seen: usize,
+    pub(super) scale: f32,
+}
+
+/// Adds one key tile to a query row's online softmax: its running output `acc`, `max` and
+/// `sum` (`s` is scratch for the tile's scores).
+#[inline(always)]
+fn row_tile(q: &[f32], t: Tile, (s, acc, max, sum): (&mut [f32], &mut [f32], &mut f32, &mut f32)) {
+    let s: &mut [f32; KT] = s.try_into().expect("KT scores");
+    *s = [0.0; KT];
+    for (d, &x) in q.iter().enumerate() {
+        let kt: &[f32; KT] = t.kt[d * KT..(d + 1) * KT].try_into().expect("KT keys");
+        for (s, &kv) in s.iter_mut().zip(kt) {
+            *s += x * kv;
+        }
+    }
+    let mut tile_max = f32::NEG_INFINITY;
+    for s in s.iter_mut().take(t.seen) {
+        *s *= t.scale;
+        tile_max = tile_max.max(*s);
+    }
+    let new_max = max.max(tile_max);
+    let correction = exp(*max - new_max);
+    *max = new_max;
+    for s in s.iter_mut() {
+        *s = exp(*s - new_max);
+    }
+    s[t.seen..].fill(0.0);
+    let tile_sum: f32 = s.iter().sum();
+    *sum = *sum * correction + tile_sum;
+    for a in acc.iter_mut() {
+        *a *= correction;
+    }
+    let hd = acc.len();
+    for (&p, value) in s.iter().zip(t.values.chunks_exact(hd)).take(t.seen) {
+        for (a, &x) in acc.iter_mut().zip(value) {
+            *a += p * x;
+        }
+    }
+}
+
 /// `e^x` for x ≤ 0 (−∞ gives e^−87 ≈ 0), relative error below 3e-7: `2^n · p(r)` with
 /// `x = n·ln2 + r`, |r| ≤ ln2/2, p Cephes' `expf` polynomial. Branch-free, so loops over it
 /// vectorize.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
@@ -332,6 +378,9 @@ mod tests {
         check(2, 4, 1, 32, 3, 70); // two sequences, a chunk after cached positions
         check(1, 8, 2, 64, 100, 150); // positions past one block, keys past several tiles
         check(1, 9, 3, 64, 37, 37); // SmolLM2's head layout
+        check(1, 4, 1, 128, 70, 90); // Mixtral's head dim, a ragged last tile
+        check(1, 2, 2, 96, 17, 17);
+        check(1, 2, 1, 48, 20, 20); // no AVX-512 body for this head dim
     }
 
     #[test]

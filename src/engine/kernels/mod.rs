@@ -21,6 +21,8 @@
 //! rounding of ggml, and the engine's parity checks against llama.cpp hold unchanged.
 
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
+mod attention_x86;
 mod gemv;
 #[cfg(target_arch = "x86_64")]
 mod gemv_x86;

@@ -9,14 +9,9 @@
 
 use super::q8k::{bsum_pairs, quantize_row};
 use super::tiling::{
-    as_bytes, begin, quantize_acts, run_items, word, Block, KernelPath, SyncPtr, NR, Q8K_BYTES,
+    as_bytes, begin, quantize_acts, row_block_for, run_items, word, Block, KernelPath, SyncPtr, NR,
 };
 use candle_core::Result;
-
-/// Largest row block (rows of activations sharing one unpacked tile).
-const MAX_ROW_BLOCK: usize = 512;
-/// Quantized activations of one row block should stay in L2 (2 MiB per core here).
-const ROW_BLOCK_BYTES: usize = 1 << 20;
 
 /// The matmul context of Q4_K/Q5_K: the per-block activation sums as i16 pairs.
 pub(super) type Ctx<'a> = super::tiling::Ctx<'a, [i32; 4]>;
@@ -45,16 +40,7 @@ pub(super) fn matmul<B: Block>(
     let quantize = |xs: &[f32], ys: &mut [_]| quantize_row(path, xs, ys);
     let (acts, bsp) = quantize_acts(m, k, kb, lhs, parallel, [0i32; 4], quantize, bsum_pairs);
 
-    // Row blocks small enough that their quantized activations stay in L2.
-    let row_bytes = kb * Q8K_BYTES;
-    let mut rb = row_block
-        .unwrap_or(ROW_BLOCK_BYTES / row_bytes)
-        .clamp(1, MAX_ROW_BLOCK);
-    if row_block.is_none() {
-        rb = rb.max(16);
-        let n_rb = m.div_ceil(rb);
-        rb = m.div_ceil(n_rb).next_multiple_of(8).min(MAX_ROW_BLOCK);
-    }
+    let rb = row_block_for(m, kb, row_block);
     let n_ct = n.div_ceil(NR);
 
     let ctx = Ctx {

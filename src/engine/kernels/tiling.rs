@@ -241,6 +241,24 @@ pub(super) fn quantize_acts<A: Copy + Send>(
     (acts, auxs)
 }
 
+/// Largest row block (rows of activations sharing one unpacked tile).
+const MAX_ROW_BLOCK: usize = 512;
+/// Quantized activations of one row block should stay in L2 (2 MiB per core here).
+const ROW_BLOCK_BYTES: usize = 1 << 20;
+
+/// Activation rows per row block for `m` rows of `kb` Q8_K blocks: as many as keep their
+/// quantized activations within [`ROW_BLOCK_BYTES`] (at least 16), split evenly, in eights;
+/// `forced` overrides (tests).
+pub(super) fn row_block_for(m: usize, kb: usize, forced: Option<usize>) -> usize {
+    if let Some(rb) = forced {
+        return rb.clamp(1, MAX_ROW_BLOCK);
+    }
+    let rb = (ROW_BLOCK_BYTES / (kb * Q8K_BYTES)).clamp(16, MAX_ROW_BLOCK);
+    m.div_ceil(m.div_ceil(rb))
+        .next_multiple_of(8)
+        .min(MAX_ROW_BLOCK)
+}
+
 /// Everything a work item reads, and where it writes.
 pub(super) struct Ctx<'a, A> {
     /// Activation rows.

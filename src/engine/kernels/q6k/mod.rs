@@ -1,4 +1,4 @@
-//! Q6_K weights × f32 activations, tiled, bit-identical to candle.
+//! Q6_K weights × f32 activations, tiled; bit-identical to candle on the scalar and AVX2 paths.
 //!
 //! candle multiplies Q6_K weights one output element at a time (`k_quants::matmul::<BlockQ6K>`
 //! → `vec_dot_q6k_q8k`, ggml's AVX2 `ggml_vec_dot_q6_K_q8_K`), so with `m` activation rows every
@@ -19,11 +19,9 @@
 //!
 //! Tile layout: per weight row, the 256 6-bit values as unsigned bytes in position order, and
 //! one i32 per 4 positions holding that group's scale as i16 pair(s); plus `f32(w.d)`.
-//! - AVX-512 VNNI: a 64-byte chunk of weight values (positions 64c..64c+64) goes through
-//!   `vpdpbusd` with the activation bytes, starting from `−32·Σ₄ q8` (so each i32 is
-//!   `Σ₄ (q6 − 32)·q8`, which fits i16), then `vpdpwssd` with the scale (low i16 only) adds
-//!   `scale · that` into an accumulator whose i32 `i` belongs to lane `L = i mod 8`; one 256-bit
-//!   half swap per block folds it to candle's 8 lanes. Two weight rows share each fold.
+//! - AVX-512 VNNI ([`vnni`]): not this recipe. One `vpdpbusd` per 4 values of 16 weight rows
+//!   (lane = weight row) and one float scale per 16-value sub-block, the same exact integer
+//!   sums in another float order: results within f32 rounding of candle's.
 //! - AVX2: candle's own per-row sequence (`vpmaddubsw`, minus `32·q8` pairs, `vpmaddwd` with
 //!   the scale in both i16 halves), but with the weight row unpacked once per tile.
 //!
@@ -68,7 +66,8 @@ pub const MIN_TILED_ROWS: usize = 3;
 /// `dst (m×n) = lhs (m×k) · weightsᵀ`, weights being `n` rows of `k/256` Q6_K blocks.
 ///
 /// Bit-identical to `candle_core::quantized::k_quants::matmul::<BlockQ6K>` on x86-64 CPUs with
-/// AVX2 + FMA (candle's `vec_dot_q6k_q8k`), on every path. Errors (never panics) when `k` is
+/// AVX2 + FMA (candle's `vec_dot_q6k_q8k`) for `m` below [`MIN_TILED_ROWS`] and on the scalar
+/// and AVX2 paths; within f32 rounding of it on the AVX-512 VNNI path. Errors (never panics) when `k` is
 /// not a multiple of 256 or a slice length does not match.
 pub fn matmul_q6k(
     m: usize,
@@ -137,6 +136,12 @@ fn matmul_inner(
     let Some(kb) = begin(path, m, k, n, lhs, weights, dst)? else {
         return Ok(());
     };
+    #[cfg(target_arch = "x86_64")]
+    if path == Q6kPath::Avx512Vnni {
+        // SAFETY: `begin` checked `path.available()` (AVX-512F/BW/VNNI, AVX2, FMA).
+        unsafe { vnni::matmul(m, k, n, kb, lhs, weights, dst, row_block) };
+        return Ok(());
+    }
     // Quantize the activations with candle's own quantizer (so `a.d` and `q8` are its bits),
     // plus per group of 4 values the offset term the path's kernel needs.
     let parallel = m >= 4 && m * k >= 1 << 15;
@@ -222,9 +227,6 @@ enum ScaleFmt {
     Lo,
     /// `sc[g] = scale(g)` in both i16 halves (AVX2: `vpmaddwd` against i16 pairs).
     Both,
-    /// `sc[16h + i] = scale(32h + i) | scale(32h + 16 + i) << 16` for h < 2 (AVX-512: one
-    /// `vpdpwssd` scales two 64-value chunks whose i32 `i` share a lane); `sc[32..]` unused.
-    Packed,
 }
 
 /// Portable unpacking of one block: ggml's Q6_K layout (per 128-value half `h`, `ql` bytes
@@ -252,11 +254,6 @@ fn unpack_row_generic(
         sc[g] = match fmt {
             ScaleFmt::Lo => scale(g),
             ScaleFmt::Both => scale(g) | (scale(g) << 16),
-            ScaleFmt::Packed if g < GROUPS / 2 => {
-                let (h, i) = (g / 16, g % 16);
-                scale(32 * h + i) | (scale(32 * h + 16 + i) << 16)
-            }
-            ScaleFmt::Packed => 0,
         };
     }
 }
@@ -268,8 +265,7 @@ fn run_range(path: Q6kPath, ctx: &Ctx, range: std::ops::Range<usize>) {
         // SAFETY: `matmul_inner` checked `path.available()`, i.e. the CPU has AVX2 and FMA.
         Q6kPath::Avx2 => unsafe { x86::run_items_avx2(ctx, range) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `matmul_inner` checked `path.available()` (AVX-512F/BW/VNNI, AVX2, FMA).
-        Q6kPath::Avx512Vnni => unsafe { x86::run_items_avx512(ctx, range) },
+        Q6kPath::Avx512Vnni => unreachable!("matmul_inner runs the AVX-512 VNNI path itself"),
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("path availability is checked before dispatch"),
     }
@@ -422,6 +418,8 @@ impl Kernel for ScalarKernel {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

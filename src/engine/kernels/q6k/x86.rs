@@ -1,5 +1,5 @@
-//! The AVX2 and AVX-512 VNNI paths of the Q6_K kernel: tile preparation and the
-//! per-tile multiply-adds.
+//! The AVX2 path of the Q6_K kernel (ggml's float order): tile preparation and the per-tile
+//! multiply-adds. The AVX-512 VNNI path is [`super::vnni`].
 
 use super::super::tiling::{act_block, act_d, Q8K_BYTES, Q8K_QS};
 use super::{
@@ -14,14 +14,6 @@ use std::arch::x86_64::*;
 pub(super) unsafe fn run_items_avx2(ctx: &Ctx, range: std::ops::Range<usize>) {
     // SAFETY: forwarded from this function's contract.
     unsafe { run_items_generic::<Avx2Kernel>(ctx, range) }
-}
-
-/// # Safety
-/// The CPU must support AVX-512F, AVX-512BW, AVX-512 VNNI, AVX2 and FMA.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-pub(super) unsafe fn run_items_avx512(ctx: &Ctx, range: std::ops::Range<usize>) {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { run_items_generic::<Avx512Kernel>(ctx, range) }
 }
 
 /// Unpacks one block (see `unpack_row_generic`), 32 values per step; scales as `fmt`.
@@ -66,53 +58,17 @@ fn unpack_row_avx2(blk: &[u8; Q6K_BYTES], q: &mut [u8; QK], sc: &mut [i32; GROUP
             let idx = _mm256_setr_epi32(i, i, i, i, i + 1, i + 1, i + 1, i + 1);
             _mm256_permutevar8x32_epi32(x, idx)
         };
-        if fmt == ScaleFmt::Packed {
-            unpack_scales_packed(blk, sc);
-        } else {
-            let s = s.map(|x| {
-                if fmt == ScaleFmt::Both {
-                    _mm256_or_si256(x, _mm256_slli_epi32::<16>(x))
-                } else {
-                    x
-                }
-            });
-            // Group i32 8o + j holds scale 2o + j/4.
-            for o in 0..8 {
-                let v = spread(s[o / 4], 2 * (o as i32 % 4));
-                _mm256_storeu_si256(sc.as_mut_ptr().add(8 * o).cast(), v);
+        let s = s.map(|x| {
+            if fmt == ScaleFmt::Both {
+                _mm256_or_si256(x, _mm256_slli_epi32::<16>(x))
+            } else {
+                x
             }
-        }
-    }
-}
-
-/// The `Packed` scales of one block (see `ScaleFmt`).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn unpack_scales_packed(blk: &[u8; Q6K_BYTES], sc: &mut [i32; GROUPS]) {
-    // SAFETY: reads the 16 scale bytes 192..208 of the block; stores 8 i32 at
-    // 16h + 8u ≤ 24 of the 64-element `sc`.
-    unsafe {
-        let s8 = _mm_loadu_si128(blk.as_ptr().add(Q6K_SCALES).cast());
-        let lo16 = _mm256_set1_epi32(0xFFFF);
-        // Scales 8h..8h+8 as i32 (h < 2), low i16 only.
-        let s = [
-            _mm256_and_si256(_mm256_cvtepi8_epi32(s8), lo16),
-            _mm256_and_si256(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(s8)), lo16),
-        ];
-        // i32 t < 4 of `pair[h]`: scale 8h + t | scale 8h + 4 + t << 16; then
-        // sc[16h + 8u + j] = pair[h][2u + j/4].
-        let up = _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7);
-        for h in 0..2 {
-            let pair = _mm256_or_si256(
-                s[h],
-                _mm256_slli_epi32::<16>(_mm256_permutevar8x32_epi32(s[h], up)),
-            );
-            for u in 0..2 {
-                let i = 2 * u as i32;
-                let idx = _mm256_setr_epi32(i, i, i, i, i + 1, i + 1, i + 1, i + 1);
-                let v = _mm256_permutevar8x32_epi32(pair, idx);
-                _mm256_storeu_si256(sc.as_mut_ptr().add(16 * h + 8 * u).cast(), v);
-            }
+        });
+        // Group i32 8o + j holds scale 2o + j/4.
+        for o in 0..8 {
+            let v = spread(s[o / 4], 2 * (o as i32 % 4));
+            _mm256_storeu_si256(sc.as_mut_ptr().add(8 * o).cast(), v);
         }
     }
 }
@@ -224,165 +180,19 @@ impl Kernel for Avx2Kernel {
     }
 }
 
-struct Avx512Kernel;
-
-/// [`unpack_row_avx2`] with the 6-bit values built 64 at a time (scales as `Packed`).
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-fn unpack_row_avx512(blk: &[u8; Q6K_BYTES], q: &mut [u8; QK], sc: &mut [i32; GROUPS]) {
-    let m0f = _mm512_set1_epi8(0x0F);
-    let m30 = _mm512_set1_epi8(0x30);
-    // SAFETY: loads read ql bytes 64h..64h+64 ≤ 128 and qh bytes 128 + 32h..+32 ≤ 192 of
-    // the 210-byte block; stores write 64 bytes at 128h + 64u ≤ 192 of the 256-byte `q`.
-    unsafe {
-        let p = blk.as_ptr();
-        for h in 0..2 {
-            let ql = _mm512_loadu_si512(p.add(64 * h).cast());
-            let qh = _mm256_loadu_si256(p.add(Q6K_QH + 32 * h).cast());
-            // Positions 128h + 0..32 use qh bits 0–1, + 32..64 bits 2–3 (low nibbles of
-            // ql); + 64..96 bits 4–5, + 96..128 bits 6–7 (high nibbles).
-            let qhx =
-                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(qh), _mm256_srli_epi16::<2>(qh));
-            let lo = _mm512_or_si512(
-                _mm512_and_si512(ql, m0f),
-                _mm512_and_si512(_mm512_slli_epi16::<4>(qhx), m30),
-            );
-            let hi = _mm512_or_si512(
-                _mm512_and_si512(_mm512_srli_epi16::<4>(ql), m0f),
-                _mm512_and_si512(qhx, m30),
-            );
-            _mm512_storeu_si512(q.as_mut_ptr().add(128 * h).cast(), lo);
-            _mm512_storeu_si512(q.as_mut_ptr().add(128 * h + 64).cast(), hi);
-        }
-    }
-    unpack_scales_packed(blk, sc);
-}
-
-/// `MR` activation rows × `nc` weight rows (in pairs) × one super-block.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-fn rows512<const MR: usize>(
-    tile: &Tile,
-    a: [&[u8; Q8K_BYTES]; MR],
-    off: [&[i32; GROUPS]; MR],
-    nc: usize,
-    facc: &mut [f32],
-) {
-    let facc = &mut facc[..MR * NR * LANES];
-    // SAFETY (all loads/stores): `tile.q[c]` (256 B) and `tile.sc[c]` (64 i32) are read at
-    // 128h + 64u / 16h (h, u < 2) with c ≤ 15, in bounds; activation bytes 4 + 128h + 64u
-    // .. + 64 ≤ 260 of the 292-byte block; `off[r]` i32 32h + 16u.. + 16 ≤ 64; `facc` holds
-    // MR × 16 × 8 f32, accessed 16 floats at (r·16 + 2cp)·8 with 2cp + 1 ≤ 15. All
-    // unaligned accesses.
-    unsafe {
-        for cp in 0..nc.div_ceil(2) {
-            let (c0, c1) = (2 * cp, 2 * cp + 1);
-            let mut acc = [[_mm512_setzero_si512(); 2]; MR];
-            let odd16 = 0xAAAA_AAAA;
-            for h in 0..2 {
-                // Chunks 2h (positions 128h..+64) and 2h + 1 (128h + 64..+64).
-                let wq = |c: usize, u: usize| {
-                    _mm512_loadu_si512(tile.q[c].as_ptr().add(128 * h + 64 * u).cast())
-                };
-                let (w0a, w0b, w1a, w1b) = (wq(c0, 0), wq(c0, 1), wq(c1, 0), wq(c1, 1));
-                let s0 = _mm512_loadu_si512(tile.sc[c0].as_ptr().add(16 * h).cast());
-                let s1 = _mm512_loadu_si512(tile.sc[c1].as_ptr().add(16 * h).cast());
-                for r in 0..MR {
-                    let ava = _mm512_loadu_si512(act_ptr(a[r], 128 * h).cast());
-                    let avb = _mm512_loadu_si512(act_ptr(a[r], 128 * h + 64).cast());
-                    let na = _mm512_loadu_si512(off[r].as_ptr().add(32 * h).cast());
-                    let nb = _mm512_loadu_si512(off[r].as_ptr().add(32 * h + 16).cast());
-                    // −32·Σ₄q8 + Σ₄ q6·q8 = Σ₄ (q6 − 32)·q8 ∈ [−16256, 16384]: exact, and
-                    // its low i16 is the whole value. The two chunks' i32 `i` (same lane
-                    // L = i mod 8) go into one i32 as an i16 pair, and vpdpwssd with the
-                    // packed (scale, scale) pair adds both scaled values exactly.
-                    let pack = |da: __m512i, db: __m512i| {
-                        _mm512_mask_blend_epi16(odd16, da, _mm512_slli_epi32::<16>(db))
-                    };
-                    let p0 = pack(
-                        _mm512_dpbusd_epi32(na, w0a, ava),
-                        _mm512_dpbusd_epi32(nb, w0b, avb),
-                    );
-                    let p1 = pack(
-                        _mm512_dpbusd_epi32(na, w1a, ava),
-                        _mm512_dpbusd_epi32(nb, w1b, avb),
-                    );
-                    acc[r][0] = _mm512_dpwssd_epi32(acc[r][0], p0, s0);
-                    acc[r][1] = _mm512_dpwssd_epi32(acc[r][1], p1, s1);
-                }
-            }
-            // [d(c0) × 8, d(c1) × 8]
-            let wd = _mm512_insertf32x8::<1>(
-                _mm512_castps256_ps512(_mm256_set1_ps(tile.d[c0])),
-                _mm256_set1_ps(tile.d[c1]),
-            );
-            for r in 0..MR {
-                // i32 i and i + 8 both belong to lane L = i mod 8: fold the two rows'
-                // halves into [S_c0[0..8], S_c1[0..8]].
-                let [x0, x1] = acc[r];
-                let s = _mm512_add_epi32(
-                    _mm512_shuffle_i64x2::<0x44>(x0, x1),
-                    _mm512_shuffle_i64x2::<0xEE>(x0, x1),
-                );
-                let d = _mm512_mul_ps(_mm512_set1_ps(act_d(a[r])), wd);
-                let o = facc.as_mut_ptr().add((r * NR + c0) * LANES);
-                let f = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), _mm512_loadu_ps(o));
-                _mm512_storeu_ps(o, f);
-            }
-        }
-    }
-}
-
-impl Kernel for Avx512Kernel {
-    #[inline(always)]
-    unsafe fn prepare(ctx: &Ctx, c0: usize, nc: usize, b: usize, tile: &mut Tile) {
-        for c in 0..nc {
-            let blk = w_block(ctx, c0 + c, b);
-            // SAFETY: the caller guarantees AVX-512F/BW/VNNI, AVX2 and FMA.
-            unsafe { unpack_row_avx512(blk, &mut tile.q[c], &mut tile.sc[c]) };
-            tile.d[c] = w_d(blk);
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn rows(
-        tile: &Tile,
-        ctx: &Ctx,
-        r0: usize,
-        rows: usize,
-        nc: usize,
-        b: usize,
-        facc: &mut [f32],
-    ) {
-        row_groups!(rows512, 8, tile, ctx, r0, rows, nc, b, facc)
-    }
-}
-
 /// The AVX2 unpacking equals the portable one (both scale formats).
 #[cfg(test)]
 pub(super) fn unpack_avx2_matches(blk: &[u8; Q6K_BYTES]) {
     if !super::Q6kPath::Avx2.available() {
         return;
     }
-    for fmt in [ScaleFmt::Lo, ScaleFmt::Both, ScaleFmt::Packed] {
+    for fmt in [ScaleFmt::Lo, ScaleFmt::Both] {
         let (mut q0, mut s0) = ([0u8; QK], [0i32; GROUPS]);
         let (mut q1, mut s1) = ([0u8; QK], [0i32; GROUPS]);
         super::unpack_row_generic(blk, &mut q0, &mut s0, fmt);
         // SAFETY: AVX2 and FMA were just checked.
         unsafe { unpack_row_avx2(blk, &mut q1, &mut s1, fmt) };
         assert_eq!(q0, q1);
-        assert_eq!(s0[..32], s1[..32], "{fmt:?}");
-        if fmt != ScaleFmt::Packed {
-            assert_eq!(s0, s1, "{fmt:?}");
-        }
-    }
-    if super::Q6kPath::Avx512Vnni.available() {
-        let (mut q0, mut s0) = ([0u8; QK], [0i32; GROUPS]);
-        let (mut q1, mut s1) = ([0u8; QK], [0i32; GROUPS]);
-        super::unpack_row_generic(blk, &mut q0, &mut s0, ScaleFmt::Packed);
-        // SAFETY: the AVX-512 path's features were just checked.
-        unsafe { unpack_row_avx512(blk, &mut q1, &mut s1) };
-        assert_eq!(q0, q1);
-        assert_eq!(s0[..32], s1[..32]);
+        assert_eq!(s0, s1, "{fmt:?}");
     }
 }
