@@ -277,10 +277,13 @@ impl Model {
                     Err(EngineError::Cancelled)
                 }
             };
-            if all_positions || last {
-                outputs.push(self.forward_chunk(&ids, cache, all_positions, &mut check)?);
-            } else {
-                self.forward_chunk(&ids, cache, false, &mut check)?;
+            let want = match (all_positions, last) {
+                (true, _) => Outputs::All,
+                (false, true) => Outputs::Last,
+                (false, false) => Outputs::None,
+            };
+            if let Some(logits) = self.forward_chunk(&ids, cache, want, &mut check)? {
+                outputs.push(logits);
             }
             start += len;
         }
@@ -291,21 +294,32 @@ impl Model {
         }
     }
 
+    /// One chunk through every layer; the logits `want` asks for. The last layer's
+    /// feed-forward runs only on the rows whose logits are wanted (as llama.cpp does): the
+    /// other rows' keys and values are already in the cache, and nothing reads their output.
     fn forward_chunk(
         &self,
         ids: &Tensor,
         cache: &mut KvCache,
-        all_positions: bool,
+        want: Outputs,
         check: &mut dyn FnMut() -> Result<()>,
-    ) -> Result<Tensor> {
+    ) -> Result<Option<Tensor>> {
         let (_, seq) = ids.dims2()?;
         let eps = self.config.rms_eps as f32;
         let (cos, sin) = self.rope.cos_sin(cache.len(), seq, &self.device)?;
         let mut x = self.embed.forward(ids)?; // (b, seq, dim)
+        let n_layers = self.blocks.len();
         for (i, block) in self.blocks.iter().enumerate() {
             check()?;
             let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, eps)?;
             x = (x + block.attn.forward(&h, i, &cos, &sin, cache)?)?;
+            if i + 1 == n_layers {
+                match want {
+                    Outputs::All => {}
+                    Outputs::Last => x = x.narrow(1, seq - 1, 1)?,
+                    Outputs::None => break,
+                }
+            }
             check()?;
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, eps)?;
             let h = match &block.ffn {
@@ -315,19 +329,25 @@ impl Model {
             x = (x + h)?;
         }
         cache.advance(seq);
-        let x = if all_positions {
-            x
-        } else {
-            x.narrow(1, seq - 1, 1)?
-        };
+        if want == Outputs::None {
+            return Ok(None);
+        }
         let x = candle_nn::ops::rms_norm(&x, &self.norm, eps)?;
         let logits = self.output.forward(&x)?;
-        if all_positions {
-            Ok(logits)
-        } else {
-            Ok(logits.squeeze(1)?)
-        }
+        Ok(Some(match want {
+            Outputs::Last => logits.squeeze(1)?,
+            _ => logits,
+        }))
     }
+}
+
+/// Which positions of a chunk need logits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outputs {
+    All,
+    Last,
+    /// None: a prompt chunk before the last.
+    None,
 }
 
 /// Reads tensors from a GGUF file, checking each against the shape the config implies.
