@@ -177,40 +177,42 @@ fn item(
                 sc.kt[t * KT + j] = x;
             }
         }
-        for r in 0..rows {
-            // Keys j0.. this row sees.
-            let seen = (start + p0 + r % positions + 1)
+        // Rows that see keys of this tile; on AVX-512 they go two at a time.
+        let seen_by = |r: usize| {
+            (start + p0 + r % positions + 1)
                 .saturating_sub(j0)
-                .min(n_keys);
+                .min(n_keys)
+        };
+        let tile = Tile {
+            kt: &sc.kt,
+            values: &values[j0 * hd..(j0 + n_keys) * hd],
+            seen: 0,
+            scale: d.scale,
+        };
+        let mut r = 0;
+        while r < rows {
+            let seen = seen_by(r);
             if seen == 0 {
+                r += 1;
                 continue;
             }
-            let tile = Tile {
-                kt: &sc.kt,
-                values: &values[j0 * hd..(j0 + n_keys) * hd],
-                seen,
-                scale: d.scale,
-            };
-            let acc = &mut sc.acc[r * hd..(r + 1) * hd];
-            let state = (acc, &mut sc.max[r], &mut sc.sum[r]);
             #[cfg(target_arch = "x86_64")]
             if simd {
-                use super::attention_x86::row_tile as simd_row;
-                let q = q_row(r);
-                // SAFETY: `simd` means AVX-512F/BW, AVX2 and FMA, and hd is one of these;
-                // each arm's HV is hd / 16.
-                unsafe {
-                    match hd {
-                        16 => simd_row::<1>(q, tile, state),
-                        32 => simd_row::<2>(q, tile, state),
-                        64 => simd_row::<4>(q, tile, state),
-                        96 => simd_row::<6>(q, tile, state),
-                        _ => simd_row::<8>(q, tile, state),
-                    }
-                }
+                let pair = r + 1 < rows && seen_by(r + 1) > 0;
+                let n = if pair { 2 } else { 1 };
+                let state = (&mut sc.acc[..], &mut sc.max[..], &mut sc.sum[..]);
+                simd_rows(q_row, r, n, [seen, seen_by(r + 1)], tile, state, hd);
+                r += n;
                 continue;
             }
-            row_tile(q_row(r), tile, (&mut sc.s, state.0, state.1, state.2));
+            let acc = &mut sc.acc[r * hd..(r + 1) * hd];
+            let state = (acc, &mut sc.max[r], &mut sc.sum[r]);
+            row_tile(
+                q_row(r),
+                Tile { seen, ..tile },
+                (&mut sc.s, state.0, state.1, state.2),
+            );
+            r += 1;
         }
     }
     for r in 0..rows {
@@ -223,6 +225,50 @@ fn item(
             // each (sequence, position, head) row belongs to exactly one work item.
             unsafe { *dst.0.add(at + t) = a * inv };
         }
+    }
+}
+
+/// Rows `r..r + n` (n = 1 or 2, each seeing `seen[i]` ≥ 1 keys) through the AVX-512 tile step.
+#[cfg(target_arch = "x86_64")]
+fn simd_rows<'q>(
+    q_row: impl Fn(usize) -> &'q [f32],
+    r: usize,
+    n: usize,
+    seen: [usize; 2],
+    tile: Tile,
+    (acc, max, sum): (&mut [f32], &mut [f32], &mut [f32]),
+    hd: usize,
+) {
+    use super::attention_x86::rows_tile;
+    let (acc, max, sum) = (
+        &mut acc[r * hd..(r + n) * hd],
+        &mut max[r..r + n],
+        &mut sum[r..r + n],
+    );
+    macro_rules! run {
+        ($hv:literal) => {
+            // SAFETY: the caller checked AVX-512F/BW, AVX2 and FMA; hd = 16·HV; each row's
+            // accumulator is hd values and `tile.values` holds the tile's keys (≥ seen).
+            unsafe {
+                if n == 2 {
+                    let (a0, a1) = acc.split_at_mut(hd);
+                    let (m0, m1) = max.split_at_mut(1);
+                    let (s0, s1) = sum.split_at_mut(1);
+                    let states = [(a0, &mut m0[0], &mut s0[0]), (a1, &mut m1[0], &mut s1[0])];
+                    rows_tile::<$hv, 2>([q_row(r), q_row(r + 1)], seen, tile, states)
+                } else {
+                    let states = [(acc, &mut max[0], &mut sum[0])];
+                    rows_tile::<$hv, 1>([q_row(r)], [seen[0]], tile, states)
+                }
+            }
+        };
+    }
+    match hd {
+        16 => run!(1),
+        32 => run!(2),
+        64 => run!(4),
+        96 => run!(6),
+        _ => run!(8),
     }
 }
 

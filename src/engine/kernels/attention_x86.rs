@@ -1,67 +1,91 @@
 //! The AVX-512 body of [`super::attention`]'s per-row tile step, for head dims of 16·HV: the
-//! tile's 64 scores and the row's running output stay in registers.
+//! tile's 64 scores and the rows' running outputs stay in registers, and `R` query rows share
+//! every key and value load.
 
 use super::attention::{exp, Tile, KT};
 use std::arch::x86_64::*;
 
-/// [`super::attention`]'s `row_tile` for `head_dim = 16·HV`.
+/// One query row's running softmax state: output accumulator, max, sum.
+pub(super) type RowState<'a> = (&'a mut [f32], &'a mut f32, &'a mut f32);
+
+/// [`super::attention`]'s `row_tile` for `R` rows at once and `head_dim = 16·HV`; row `i`
+/// sees `seen[i]` (≥ 1) keys of the tile.
 ///
 /// # Safety
-/// The CPU must support AVX-512F/BW, AVX2 and FMA; `q` and `acc` hold 16·HV values,
-/// `t.kt` 16·HV × KT and `t.values` at least `t.seen` rows of 16·HV.
+/// The CPU must support AVX-512F/BW, AVX2 and FMA; each `q[i]` and state's accumulator holds
+/// 16·HV values, `t.kt` 16·HV × KT and `t.values` at least max(`seen`) rows of 16·HV.
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-pub(super) unsafe fn row_tile<const HV: usize>(
-    q: &[f32],
+pub(super) unsafe fn rows_tile<const HV: usize, const R: usize>(
+    q: [&[f32]; R],
+    seen: [usize; R],
     t: Tile,
-    (acc, max, sum): (&mut [f32], &mut f32, &mut f32),
+    mut states: [RowState; R],
 ) {
     let hd = 16 * HV;
-    let (q, acc, kt) = (&q[..hd], &mut acc[..hd], &t.kt[..hd * KT]);
-    let values = &t.values[..t.seen * hd];
+    let q: [&[f32]; R] = std::array::from_fn(|i| &q[i][..hd]);
+    let kt = &t.kt[..hd * KT];
+    let most = seen.iter().copied().max().unwrap_or(0);
+    let values = &t.values[..most * hd];
+    // Keys past `seen` are masked out of the max and get probability 0.
+    let mask = |i: usize, c: usize| -> __mmask16 {
+        let n = seen[i].saturating_sub(16 * c).min(16);
+        ((1u32 << n) - 1) as __mmask16
+    };
     // SAFETY (loads/stores): every offset below stays inside the slices just bounded.
     unsafe {
-        let mut s = [_mm512_setzero_ps(); KT / 16];
-        for (d, &x) in q.iter().enumerate() {
-            let qb = _mm512_set1_ps(x);
-            for (c, s) in s.iter_mut().enumerate() {
-                *s = _mm512_fmadd_ps(qb, _mm512_loadu_ps(kt.as_ptr().add(d * KT + 16 * c)), *s);
+        let mut s = [[_mm512_setzero_ps(); KT / 16]; R];
+        for d in 0..hd {
+            let k: [__m512; KT / 16] =
+                std::array::from_fn(|c| _mm512_loadu_ps(kt.as_ptr().add(d * KT + 16 * c)));
+            for i in 0..R {
+                let qb = _mm512_set1_ps(q[i][d]);
+                for c in 0..KT / 16 {
+                    s[i][c] = _mm512_fmadd_ps(qb, k[c], s[i][c]);
+                }
             }
         }
-        // Keys past `seen` are masked out of the max and get probability 0.
-        let mask = |c: usize| -> __mmask16 {
-            let n = t.seen.saturating_sub(16 * c).min(16);
-            ((1u32 << n) - 1) as __mmask16
-        };
         let scale = _mm512_set1_ps(t.scale);
-        let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
-        for (c, s) in s.iter_mut().enumerate() {
-            *s = _mm512_mul_ps(*s, scale);
-            m = _mm512_mask_max_ps(m, mask(c), m, *s);
+        let mut p = [[0f32; KT]; R];
+        let mut corr = [_mm512_setzero_ps(); R];
+        for (i, (_, max, sum)) in states.iter_mut().enumerate() {
+            let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+            for c in 0..KT / 16 {
+                s[i][c] = _mm512_mul_ps(s[i][c], scale);
+                m = _mm512_mask_max_ps(m, mask(i, c), m, s[i][c]);
+            }
+            let new_max = max.max(_mm512_reduce_max_ps(m));
+            let correction = exp(**max - new_max);
+            let nm = _mm512_set1_ps(new_max);
+            let mut total = _mm512_setzero_ps();
+            for c in 0..KT / 16 {
+                let e = _mm512_maskz_mov_ps(mask(i, c), exp16(_mm512_sub_ps(s[i][c], nm)));
+                total = _mm512_add_ps(total, e);
+                _mm512_storeu_ps(p[i].as_mut_ptr().add(16 * c), e);
+            }
+            **max = new_max;
+            **sum = **sum * correction + _mm512_reduce_add_ps(total);
+            corr[i] = _mm512_set1_ps(correction);
         }
-        let new_max = max.max(_mm512_reduce_max_ps(m));
-        let correction = exp(*max - new_max);
-        *max = new_max;
-        let nm = _mm512_set1_ps(new_max);
-        let mut p = [0f32; KT];
-        let mut total = _mm512_setzero_ps();
-        for (c, s) in s.iter().enumerate() {
-            let e = _mm512_maskz_mov_ps(mask(c), exp16(_mm512_sub_ps(*s, nm)));
-            total = _mm512_add_ps(total, e);
-            _mm512_storeu_ps(p.as_mut_ptr().add(16 * c), e);
-        }
-        *sum = *sum * correction + _mm512_reduce_add_ps(total);
-        let corr = _mm512_set1_ps(correction);
-        let mut a: [__m512; HV] =
-            std::array::from_fn(|h| _mm512_mul_ps(_mm512_loadu_ps(acc.as_ptr().add(16 * h)), corr));
-        for (j, &pj) in p.iter().enumerate().take(t.seen) {
-            let pb = _mm512_set1_ps(pj);
-            let row = values.as_ptr().add(j * hd);
-            for (h, a) in a.iter_mut().enumerate() {
-                *a = _mm512_fmadd_ps(pb, _mm512_loadu_ps(row.add(16 * h)), *a);
+        let mut a = [[_mm512_setzero_ps(); HV]; R];
+        for (i, (acc, _, _)) in states.iter().enumerate() {
+            for h in 0..HV {
+                a[i][h] = _mm512_mul_ps(_mm512_loadu_ps(acc.as_ptr().add(16 * h)), corr[i]);
             }
         }
-        for (h, a) in a.iter().enumerate() {
-            _mm512_storeu_ps(acc.as_mut_ptr().add(16 * h), *a);
+        for j in 0..most {
+            let row = values.as_ptr().add(j * hd);
+            let v: [__m512; HV] = std::array::from_fn(|h| _mm512_loadu_ps(row.add(16 * h)));
+            for i in 0..R {
+                let pb = _mm512_set1_ps(p[i][j]);
+                for h in 0..HV {
+                    a[i][h] = _mm512_fmadd_ps(pb, v[h], a[i][h]);
+                }
+            }
+        }
+        for (i, (acc, _, _)) in states.into_iter().enumerate() {
+            for h in 0..HV {
+                _mm512_storeu_ps(acc.as_mut_ptr().add(16 * h), a[i][h]);
+            }
         }
     }
 }
