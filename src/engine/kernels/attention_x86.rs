@@ -2,6 +2,9 @@
 //! tile's 64 scores and the rows' running outputs stay in registers, and `R` query rows share
 //! every key and value load.
 
+// Lane-indexed loops mirror the registers they compile to.
+#![allow(clippy::needless_range_loop)]
+
 use super::attention::{exp, Tile, KT};
 use std::arch::x86_64::*;
 
