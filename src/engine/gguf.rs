@@ -127,6 +127,20 @@ impl GgufFile {
         self.read_qtensor(name, index as u64 * bytes, bytes, dtype, inner, device)
     }
 
+    /// Where a tensor's data starts in the file, for readers that fetch parts of it later.
+    pub fn tensor_offset(&self, name: &str) -> Result<u64> {
+        self.tensor_info(name)?;
+        Ok(self.content.tensor_data_offset + self.content.tensor_infos[name].offset)
+    }
+
+    /// A second handle on the file (its own position), for readers that outlive loading.
+    pub fn reopen(&self) -> Result<File> {
+        File::open(&self.path).map_err(|source| EngineError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// The file's bytes of a whole tensor (`slice: None`) or of slice `index` along its
     /// outermost dimension, for kernels that keep weights in their own layout.
     pub fn raw_tensor(&self, name: &str, slice: Option<usize>) -> Result<Vec<u8>> {

@@ -20,7 +20,7 @@ use super::error::{EngineError, Result};
 use super::gguf::GgufFile;
 use crate::engine::kernels::q32::{Format, Packed};
 use attention::Attention;
-use embedding::Embeddings;
+use embedding::{Embeddings, FileRows};
 use expert_usage::ExpertUsage;
 use feed_forward::{Mlp, SparseMoe};
 pub use kv_cache::KvCache;
@@ -112,7 +112,14 @@ impl Model {
         };
         let (embed, output) = if gguf.has_tensor("output.weight") {
             let output = loader.matmul("output.weight", &[c.vocab_size, dim])?;
-            (Embeddings::Table(table(&loader)?), output)
+            let embed = if device.is_cpu() {
+                loader.check("token_embd.weight", &[c.vocab_size, dim])?;
+                let rows = FileRows::open(gguf, "token_embd.weight", c.vocab_size, dim)?;
+                Embeddings::File(Arc::new(rows))
+            } else {
+                Embeddings::Table(table(&loader)?)
+            };
+            (embed, output)
         } else {
             // Tied embeddings (SmolLM2 and others): the output head is the embedding table,
             // held once.
