@@ -186,7 +186,6 @@ fn item(
         let tile = Tile {
             kt: &sc.kt,
             values: &values[j0 * hd..(j0 + n_keys) * hd],
-            seen: 0,
             scale: d.scale,
         };
         let mut r = 0;
@@ -207,11 +206,7 @@ fn item(
             }
             let acc = &mut sc.acc[r * hd..(r + 1) * hd];
             let state = (acc, &mut sc.max[r], &mut sc.sum[r]);
-            row_tile(
-                q_row(r),
-                Tile { seen, ..tile },
-                (&mut sc.s, state.0, state.1, state.2),
-            );
+            row_tile(q_row(r), tile, seen, (&mut sc.s, state.0, state.1, state.2));
             r += 1;
         }
     }
@@ -272,22 +267,25 @@ fn simd_rows<'q>(
     }
 }
 
-/// One tile of keys as one query row sees it.
+/// One tile of keys (each row sees a prefix of it: `seen` keys, passed beside).
 #[derive(Clone, Copy)]
 pub(super) struct Tile<'a> {
     /// The keys transposed: `kt[dim · KT + key]`.
     pub(super) kt: &'a [f32],
     /// The tile's value rows (`n_keys × head_dim`).
     pub(super) values: &'a [f32],
-    /// Keys of the tile the row sees (1..=n_keys).
-    pub(super) seen: usize,
     pub(super) scale: f32,
 }
 
-/// Adds one key tile to a query row's online softmax: its running output `acc`, `max` and
-/// `sum` (`s` is scratch for the tile's scores).
+/// Adds the first `seen` (≥ 1) keys of a tile to a query row's online softmax: its running
+/// output `acc`, `max` and `sum` (`s` is scratch for the tile's scores).
 #[inline(always)]
-fn row_tile(q: &[f32], t: Tile, (s, acc, max, sum): (&mut [f32], &mut [f32], &mut f32, &mut f32)) {
+fn row_tile(
+    q: &[f32],
+    t: Tile,
+    seen: usize,
+    (s, acc, max, sum): (&mut [f32], &mut [f32], &mut f32, &mut f32),
+) {
     let s: &mut [f32; KT] = s.try_into().expect("KT scores");
     *s = [0.0; KT];
     for (d, &x) in q.iter().enumerate() {
@@ -297,7 +295,7 @@ fn row_tile(q: &[f32], t: Tile, (s, acc, max, sum): (&mut [f32], &mut [f32], &mu
         }
     }
     let mut tile_max = f32::NEG_INFINITY;
-    for s in s.iter_mut().take(t.seen) {
+    for s in s.iter_mut().take(seen) {
         *s *= t.scale;
         tile_max = tile_max.max(*s);
     }
@@ -307,14 +305,14 @@ fn row_tile(q: &[f32], t: Tile, (s, acc, max, sum): (&mut [f32], &mut [f32], &mu
     for s in s.iter_mut() {
         *s = exp(*s - new_max);
     }
-    s[t.seen..].fill(0.0);
+    s[seen..].fill(0.0);
     let tile_sum: f32 = s.iter().sum();
     *sum = *sum * correction + tile_sum;
     for a in acc.iter_mut() {
         *a *= correction;
     }
     let hd = acc.len();
-    for (&p, value) in s.iter().zip(t.values.chunks_exact(hd)).take(t.seen) {
+    for (&p, value) in s.iter().zip(t.values.chunks_exact(hd)).take(seen) {
         for (a, &x) in acc.iter_mut().zip(value) {
             *a += p * x;
         }

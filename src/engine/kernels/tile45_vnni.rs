@@ -110,16 +110,7 @@ fn tile_rows<const R: usize>(
     unsafe {
         let mut sb = [_mm512_setzero_ps(); R];
         for s in 0..8 {
-            let mut dot = [_mm512_setzero_si512(); R];
-            for j in 0..8 {
-                let g = 8 * s + j;
-                let w = _mm512_load_si512(tile.qs[g].as_ptr().cast());
-                for r in 0..R {
-                    // Weights are the unsigned operand (0..31), activations the signed one.
-                    let av = _mm512_set1_epi32(act_group(a[r], g));
-                    dot[r] = _mm512_dpbusd_epi32(dot[r], w, av);
-                }
-            }
+            let dot = group_dots::<R, 8>(&tile.qs, 8 * s, &a);
             let sc = _mm512_load_ps(scales.0[s].as_ptr());
             for r in 0..R {
                 sb[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), sc, sb[r]);
@@ -139,6 +130,29 @@ fn tile_rows<const R: usize>(
             _mm512_storeu_ps(o, _mm512_fmadd_ps(v, ad, _mm512_loadu_ps(o)));
         }
     }
+}
+
+/// `dot[r] = Σ_{g0 ≤ g < g0+G} Σ_{i<4} w[g][lane][i] · a[r].q8[4g + i]` per lane (exact i32):
+/// one `vpdpbusd` per group of 4 values and row, each weight register used for all `R` rows.
+/// Weights are the unsigned operand (6 bits at most), activations the signed one.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(super) fn group_dots<const R: usize, const G: usize>(
+    qs: &[[u32; NR]],
+    g0: usize,
+    a: &[&[u8; Q8K_BYTES]; R],
+) -> [__m512i; R] {
+    let mut dot = [_mm512_setzero_si512(); R];
+    for g in g0..g0 + G {
+        // SAFETY: each row of `qs` is 16 u32 = 64 bytes; the tiles holding them are
+        // `align(64)`, so this is an aligned in-bounds load.
+        let w = unsafe { _mm512_load_si512(qs[g].as_ptr().cast()) };
+        for r in 0..R {
+            let av = _mm512_set1_epi32(act_group(a[r], g));
+            dot[r] = _mm512_dpbusd_epi32(dot[r], w, av);
+        }
+    }
+    dot
 }
 
 /// Writes one output row's columns `c0..c0 + out.len()`.

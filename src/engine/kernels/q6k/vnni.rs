@@ -17,10 +17,11 @@
 //! so results agree with candle's to f32 rounding.
 
 use super::super::q8k::quantize_row;
+use super::super::tile45_vnni::group_dots;
 use super::super::tile_x86::{tile_blocks, transpose16};
 use super::super::tiling::{
-    act_block, act_d, act_group, as_bytes, quantize_acts, row_block_for, run_items, Ctx,
-    KernelPath, SyncPtr, NR, Q8K_BSUMS, Q8K_BYTES, QK,
+    act_block, act_d, as_bytes, quantize_acts, row_block_for, run_items, Ctx, KernelPath, SyncPtr,
+    NR, Q8K_BSUMS, Q8K_BYTES, QK,
 };
 use super::{Q6K_BYTES, Q6K_D};
 use candle_core::quantized::k_quants::BlockQ6K;
@@ -213,16 +214,7 @@ fn tile_rows<const R: usize>(tile: &Tile, ctx: &Ctx<()>, row: usize, b: usize, f
     unsafe {
         let mut sb = [_mm512_setzero_ps(); R];
         for s in 0..SUBS {
-            let mut dot = [_mm512_setzero_si512(); R];
-            for j in 0..4 {
-                let g = 4 * s + j;
-                let w = _mm512_load_si512(tile.qs[g].as_ptr().cast());
-                for r in 0..R {
-                    // Weights are the unsigned operand (0..63), activations the signed one.
-                    let av = _mm512_set1_epi32(act_group(a[r], g));
-                    dot[r] = _mm512_dpbusd_epi32(dot[r], w, av);
-                }
-            }
+            let dot = group_dots::<R, 4>(&tile.qs, 4 * s, &a);
             let sc = _mm512_load_ps(tile.scales[s].as_ptr());
             for r in 0..R {
                 sb[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), sc, sb[r]);
