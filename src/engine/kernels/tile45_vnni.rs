@@ -143,10 +143,10 @@ pub(super) fn group_dots<const R: usize, const G: usize>(
     a: &[&[u8; Q8K_BYTES]; R],
 ) -> [__m512i; R] {
     let mut dot = [_mm512_setzero_si512(); R];
-    for g in g0..g0 + G {
+    for (g, row) in qs.iter().enumerate().skip(g0).take(G) {
         // SAFETY: each row of `qs` is 16 u32 = 64 bytes; the tiles holding them are
         // `align(64)`, so this is an aligned in-bounds load.
-        let w = unsafe { _mm512_load_si512(qs[g].as_ptr().cast()) };
+        let w = unsafe { _mm512_load_si512(row.as_ptr().cast()) };
         for r in 0..R {
             let av = _mm512_set1_epi32(act_group(a[r], g));
             dot[r] = _mm512_dpbusd_epi32(dot[r], w, av);
