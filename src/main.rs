@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    keep_freed_memory();
+    sofer::engine::heap::keep_freed_memory();
     size_thread_pools();
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
@@ -20,20 +20,6 @@ fn main() -> ExitCode {
             eprintln!("error: {}", describe(&err));
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Every layer allocates and frees megabyte buffers (quantized activations, matmul outputs).
-/// glibc hands such allocations back to the kernel on free, so each layer faulted in fresh
-/// zeroed pages again: on the VMs measured here that cost about as much as the matmuls of a
-/// Mixtral-sized prompt, and half of loading a 2 GB model. Keep allocations up to 32 MiB on
-/// the heap and never trim it; peak RSS is unchanged (the pages are reused, not added).
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets allocator parameters; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
 

@@ -80,6 +80,14 @@ impl GgufFile {
         &self.content.metadata
     }
 
+    /// Drops the array-valued metadata (the vocabulary's pieces, scores, types and merges:
+    /// parsed, tens of bytes per entry) once the tokenizer is built from it.
+    pub fn drop_array_metadata(&mut self) {
+        self.content
+            .metadata
+            .retain(|_, v| !matches!(v, Value::Array(_)));
+    }
+
     /// Tensor names with their type and shape (candle order: outermost dimension first).
     pub fn tensors(&self) -> impl Iterator<Item = (&str, GgmlDType, &[usize])> {
         self.content

@@ -1,9 +1,10 @@
 //! A loaded engine: model, tokenizer and what `model inspect` reports about the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use candle_core::quantized::gguf_file::Value;
 use candle_core::Device;
 use serde::Serialize;
 
@@ -13,6 +14,7 @@ use super::generate::{
     self, Completion, GenerationParams, GenerationTimings, Generator, LiveCounters, Sink,
 };
 use super::gguf::{tensor_bytes, GgufFile};
+use super::heap;
 use super::model::expert_usage::ExpertUsageSnapshot;
 use super::model::{ExpertLayout, Model, WeightKernels};
 use super::score::{self, ContinuationScores};
@@ -149,6 +151,8 @@ pub struct Engine {
     info: ModelInfo,
     model: Model,
     tokenizer: Tokenizer,
+    /// The file's metadata less its arrays (chat template, special-token ids, names).
+    metadata: HashMap<String, Value>,
     /// Work done since loading, so callers (tests, metrics) can see that k samples took
     /// one prefill, and watch a generation as it runs.
     counters: LiveCounters,
@@ -170,7 +174,7 @@ pub struct EngineCounters {
 impl Engine {
     /// Loads the model file (and tokenizer) on the CPU.
     pub fn load(options: &EngineOptions) -> Result<Self> {
-        let gguf = GgufFile::open(&options.model)?;
+        let mut gguf = GgufFile::open(&options.model)?;
         let info = ModelInfo::from_gguf(&gguf)?;
         let tokenizer = match &options.tokenizer_json {
             Some(path) => Tokenizer::from_tokenizer_json(path)?,
@@ -183,12 +187,16 @@ impl Engine {
                 info.config.vocab_size
             )));
         }
+        gguf.drop_array_metadata();
         let model = Model::load(
             &gguf,
             info.config.clone(),
             options.weight_kernels,
             &Device::Cpu,
         )?;
+        let metadata = gguf.metadata().clone();
+        drop(gguf);
+        heap::return_freed_memory();
         tracing::info!(
             path = %options.model.display(),
             arch = %info.config.architecture,
@@ -201,6 +209,7 @@ impl Engine {
             info,
             model,
             tokenizer,
+            metadata,
             counters: LiveCounters::default(),
         })
     }
@@ -213,6 +222,11 @@ impl Engine {
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// The file's metadata without its array values (the vocabulary went into the tokenizer).
+    pub fn metadata(&self) -> &HashMap<String, Value> {
+        &self.metadata
     }
 
     /// The model (for forward passes outside generation, e.g. logits dumps).

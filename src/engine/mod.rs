@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod heap;
 pub mod instance;
 pub mod kernels;
 pub mod model;

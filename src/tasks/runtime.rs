@@ -6,7 +6,6 @@ use std::path::Path;
 
 use super::context::TaskContext;
 use super::error::Result;
-use crate::engine::gguf::GgufFile;
 use crate::engine::{Engine, EngineOptions};
 use crate::prompt::{ChatFormat, PromptSet};
 use crate::retrieval::{RetrievalIndex, Retriever};
@@ -24,7 +23,7 @@ impl TaskRuntime {
     pub fn load(options: &EngineOptions, prompts: Option<&Path>) -> Result<Self> {
         let prompts = PromptSet::load(prompts)?;
         let engine = Engine::load(options)?;
-        let format = ChatFormat::from_gguf_metadata(GgufFile::open(&options.model)?.metadata())?;
+        let format = ChatFormat::from_gguf_metadata(engine.metadata())?;
         Ok(Self {
             engine,
             format,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::linear::Linear;
-use candle_core::{Module, Result, Tensor};
+use candle_core::{bail, CpuStorage, InplaceOp2, Layout, Module, Result, Tensor};
 
 use super::expert_usage::ExpertUsage;
 
@@ -25,9 +25,47 @@ impl Mlp {
 
     /// `x`: `(.., dim)` → `(.., dim)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = self.gate.forward(x)?.silu()?;
+        let gate = self.gate.forward(x)?;
         let up = self.up.forward(x)?;
-        self.down.forward(&(gate * up)?)
+        if gate.device().is_cpu() {
+            // Two `(rows, ffn)` buffers alive instead of four.
+            gate.inplace_op2(&up, &SiluTimes)?;
+            drop(up);
+            self.down.forward(&gate)
+        } else {
+            self.down.forward(&(gate.silu()? * up)?)
+        }
+    }
+}
+
+/// `gate ← silu(gate) · up` in place, with candle's `silu` formula (same bits).
+struct SiluTimes;
+
+impl InplaceOp2 for SiluTimes {
+    fn name(&self) -> &'static str {
+        "silu-times"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let n = l1.shape().elem_count();
+        let (CpuStorage::F32(gate), CpuStorage::F32(up)) = (s1, s2) else {
+            bail!("silu-times: f32 tensors only");
+        };
+        if !l1.is_contiguous() || !l2.is_contiguous() || l2.shape().elem_count() != n {
+            bail!("silu-times: gate {:?} and up {:?}", l1.shape(), l2.shape());
+        }
+        let gate = &mut gate[l1.start_offset()..l1.start_offset() + n];
+        let up = &up[l2.start_offset()..l2.start_offset() + n];
+        for (g, &u) in gate.iter_mut().zip(up) {
+            *g = *g / (1.0 + (-*g).exp()) * u;
+        }
+        Ok(())
     }
 }
 
@@ -120,7 +158,27 @@ fn route(probs: &[Vec<f32>], top_k: usize) -> Vec<(Vec<u32>, Vec<f32>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::route;
+    use super::{route, SiluTimes};
+    use candle_core::{Device, Tensor};
+
+    #[test]
+    fn silu_times_in_place_has_candles_bits() {
+        let gate: Vec<f32> = (0..999).map(|i| ((i * 37 % 199) as f32 - 99.0) * 0.173).collect();
+        let mut gate_edges = gate.clone();
+        gate_edges.extend([0.0, -0.0, 88.8, -88.8, 1e-30, f32::MAX, f32::MIN]);
+        let up: Vec<f32> = (0..gate_edges.len()).map(|i| (i % 13) as f32 * 0.41 - 2.0).collect();
+        let dev = Device::Cpu;
+        let g = Tensor::new(gate_edges.as_slice(), &dev).unwrap();
+        let u = Tensor::new(up.as_slice(), &dev).unwrap();
+        let expected = (g.silu().unwrap() * &u).unwrap().to_vec1::<f32>().unwrap();
+        g.inplace_op2(&u, &SiluTimes).unwrap();
+        let got = g.to_vec1::<f32>().unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&expected));
+        // Mismatched lengths are an error, not a partial write.
+        let short = Tensor::new(&up[..3], &dev).unwrap();
+        assert!(g.inplace_op2(&short, &SiluTimes).is_err());
+    }
 
     #[test]
     fn routes_top_two_and_renormalizes() {

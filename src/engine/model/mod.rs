@@ -28,9 +28,11 @@ use linear::Linear;
 pub use linear::WeightKernels;
 use rope::Rope;
 
-/// Prompt tokens processed per forward pass; bounds the attention score buffer, and with
-/// the checks between layers, how long a cancelled prompt keeps computing.
-const PREFILL_CHUNK: usize = 512;
+/// Prompt tokens processed per forward pass; bounds the activation buffers (a 7B-shaped
+/// feed-forward holds two `chunk × 14336` f32 buffers: 28 MiB at 256), and with the checks
+/// between layers, how long a cancelled prompt keeps computing. 256 runs as fast as 512 on
+/// every benchmark row (docs/benchmarks.md) at half the activation memory.
+const PREFILL_CHUNK: usize = 256;
 
 /// How a GGUF file stores Mixtral experts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
