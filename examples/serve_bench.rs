@@ -3,7 +3,7 @@
 //! rejections and the process's peak memory.
 //!
 //! `cargo run --release --example serve_bench -- [--clients N] [--seconds S]
-//! [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q] [--http]` (defaults
+//! [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q] [--workers W] [--http]` (defaults
 //! 4, 30, classify, 64, gRPC; the model is `$SOFER_MODEL`, else the synthesized tiny Mixtral). Clients retry
 //! RESOURCE_EXHAUSTED at once unless `--backoff-ms MS` makes them wait first. With
 //! `SERVE_BENCH_CALLS=FILE`, every call's start, latency and code go to FILE (TSV).
@@ -77,6 +77,8 @@ struct Args {
     seconds: u64,
     rpc: Rpc,
     queue_capacity: usize,
+    /// Tasks the server runs at once (their generations share the engine's batch).
+    workers: usize,
     backoff: Duration,
     /// Call the HTTP/JSON routes instead of gRPC.
     http: bool,
@@ -88,6 +90,7 @@ fn parse_args() -> Result<Args, Error> {
         seconds: 30,
         rpc: Rpc::Classify,
         queue_capacity: 64,
+        workers: 1,
         backoff: Duration::ZERO,
         http: false,
     };
@@ -99,13 +102,14 @@ fn parse_args() -> Result<Args, Error> {
             "--seconds" => args.seconds = value()?.parse()?,
             "--rpc" => args.rpc = Rpc::parse(&value()?)?,
             "--queue-capacity" => args.queue_capacity = value()?.parse()?,
+            "--workers" => args.workers = value()?.parse()?,
             "--backoff-ms" => args.backoff = Duration::from_millis(value()?.parse()?),
             "--http" => args.http = true,
             "-h" | "--help" => {
                 println!(
                     "serve_bench [--clients N] [--seconds S] \
                      [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q] \
-                     [--backoff-ms MS] [--http]"
+                     [--workers W] [--backoff-ms MS] [--http]"
                 );
                 std::process::exit(0);
             }
@@ -419,6 +423,7 @@ async fn main() -> Result<(), Error> {
         index: Some(index.path().to_path_buf()),
         limits: Limits {
             queue_capacity: args.queue_capacity,
+            workers: args.workers,
             ..Default::default()
         },
         ..Default::default()

@@ -115,6 +115,7 @@ impl ModelArgs {
             } else {
                 sofer::engine::model::WeightKernels::Compact
             },
+            ..Default::default()
         }
     }
 }

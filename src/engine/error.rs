@@ -106,6 +106,9 @@ pub enum EngineError {
     /// The caller cancelled the request.
     #[error("generation cancelled")]
     Cancelled,
+    /// The scheduler could not run a batched step, or has stopped.
+    #[error("batched generation failed: {0}")]
+    Batch(String),
     /// A tensor operation failed (a bug or an exhausted resource, never bad input).
     #[error("model computation failed: {0}")]
     Compute(candle_core::Error),

@@ -1,13 +1,12 @@
-//! The generation loop: one prefill of the prompt, then lock-step decoding of one or more
-//! samples that share the prompt's KV cache.
+//! What generation is asked and answers (parameters, completions, streamed deltas), and
+//! one sample's decoding state; the loop that runs samples is [`super::scheduler`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::AtomicU64;
 
 use serde::Serialize;
 
 use super::error::{EngineError, Result};
-use super::model::{KvCache, Model};
+use super::model::Model;
 use super::sampler::{sample, Rng, SamplingParams};
 use super::score::ContinuationScores;
 use super::stream::TextStream;
@@ -203,7 +202,8 @@ pub trait Generator {
     }
 }
 
-struct SampleState {
+/// One sample as it decodes: its tokens, streamed text, random stream and end.
+pub(crate) struct SampleState {
     ids: Vec<u32>,
     seen: Vec<u32>,
     stream: TextStream,
@@ -212,19 +212,101 @@ struct SampleState {
     logprobs: Vec<TokenLogprob>,
 }
 
-/// Runs `n` samples of `prompt` on `model`; see [`Generator::generate_n`]. `timings` are
-/// this call's; `counters` are the engine's, shared with other threads.
-#[allow(clippy::too_many_arguments)] // the engine's parts, the request, and two meters
-pub fn generate_n(
+/// What one [`SampleState::step`] produced.
+pub(crate) struct Sampled {
+    pub token: u32,
+    /// Where the newly final text lies in the sample's text.
+    pub text: std::ops::Range<usize>,
+    /// Whether the token is the end-of-sequence token (not part of the output).
+    pub eos: bool,
+}
+
+impl SampleState {
+    /// Sample `index` of a request for `prompt` (its own random stream of `seed`).
+    pub fn new(prompt: &[u32], seed: u64, index: usize) -> Self {
+        Self {
+            ids: Vec::new(),
+            seen: prompt.to_vec(),
+            stream: TextStream::default(),
+            rng: Rng::new(seed, index as u64),
+            finish: None,
+            logprobs: Vec::new(),
+        }
+    }
+
+    /// Chooses the next token from `logits` (modified in place), extends the text and
+    /// decides whether the sample ends here.
+    pub fn step(
+        &mut self,
+        logits: &mut [f32],
+        params: &GenerationParams,
+        tokenizer: &Tokenizer,
+        eos: Option<u32>,
+    ) -> Sampled {
+        let raw = params.logprobs.map(|_| logits.to_vec());
+        let token = sample(logits, &self.seen, &params.sampling, &mut self.rng);
+        let before = self.stream.emitted();
+        let is_eos = Some(token) == eos;
+        if let (Some(raw), Some(top), false) = (raw, params.logprobs, is_eos) {
+            self.logprobs.push(TokenLogprob::of(&raw, token, top));
+        }
+        if is_eos {
+            self.finish = Some(FinishReason::Eos);
+            self.stream.finish();
+        } else {
+            self.ids.push(token);
+            self.seen.push(token);
+            self.stream
+                .update(tokenizer.decode(&self.ids), &params.stop);
+            if self.stream.stopped() {
+                self.finish = Some(FinishReason::Stop);
+            } else if self.ids.len() >= params.max_tokens {
+                self.finish = Some(FinishReason::Length);
+                self.stream.finish();
+            }
+        }
+        Sampled {
+            token,
+            text: before..self.stream.emitted(),
+            eos: is_eos,
+        }
+    }
+
+    /// The streamed piece of `s`, as a [`Delta`] of sample `sample`.
+    pub fn delta(&self, sample: usize, s: &Sampled) -> Delta<'_> {
+        Delta {
+            sample,
+            token: s.token,
+            text: &self.stream.text()[s.text.clone()],
+            logprob: self.logprobs.last().filter(|_| !s.eos),
+        }
+    }
+
+    /// Whether the sample has ended.
+    pub fn finished(&self) -> bool {
+        self.finish.is_some()
+    }
+
+    /// The finished sample.
+    pub fn into_completion(self) -> Completion {
+        Completion {
+            text: self.stream.text().to_string(),
+            ids: self.ids,
+            finish_reason: self.finish.unwrap_or(FinishReason::Length),
+            logprobs: self.logprobs,
+        }
+    }
+}
+
+/// Checks a request before any work: sampling parameters, `n`, an empty prompt, the
+/// logprob count and the context. `Ok(Some(..))` answers it without the model (`max_tokens`
+/// 0: `n` empty completions).
+pub(crate) fn check_request(
     model: &Model,
-    tokenizer: &Tokenizer,
     prompt: &[u32],
     params: &GenerationParams,
     n: usize,
-    sink: &mut Sink<'_>,
-    timings: &mut GenerationTimings,
-    counters: &LiveCounters,
-) -> Result<Vec<Completion>> {
+) -> Result<Option<Vec<Completion>>> {
     params
         .sampling
         .validate()
@@ -252,6 +334,7 @@ pub fn generate_n(
             context,
         });
     }
+    model.check_vocab(prompt.iter())?;
     if params.max_tokens == 0 {
         let empty = Completion {
             ids: Vec::new(),
@@ -259,109 +342,7 @@ pub fn generate_n(
             finish_reason: FinishReason::Length,
             logprobs: Vec::new(),
         };
-        return Ok(vec![empty; n]);
+        return Ok(Some(vec![empty; n]));
     }
-    let eos = if params.ignore_eos {
-        None
-    } else {
-        tokenizer.eos_id()
-    };
-    let capacity = prompt.len() + params.max_tokens;
-
-    let t0 = Instant::now();
-    let mut cache = model.new_cache(1, capacity)?;
-    let total = prompt.len();
-    let first = model
-        .forward_checked(&[prompt.to_vec()], &mut cache, false, &mut |done| {
-            sink(Step::Prompt { done, total })
-        })?
-        .to_vec2::<f32>()?;
-    let mut cache: KvCache = if n > 1 { cache.fork(n)? } else { cache };
-    let mut logits: Vec<Vec<f32>> = vec![first[0].clone(); n];
-    timings.prompt_tokens = prompt.len();
-    timings.prefill_secs = t0.elapsed().as_secs_f64();
-    counters.prefills.fetch_add(1, Ordering::Relaxed);
-    counters
-        .prompt_tokens
-        .fetch_add(prompt.len() as u64, Ordering::Relaxed);
-
-    let t1 = Instant::now();
-    let mut samples: Vec<SampleState> = (0..n)
-        .map(|i| SampleState {
-            ids: Vec::new(),
-            seen: prompt.to_vec(),
-            stream: TextStream::default(),
-            rng: Rng::new(params.sampling.seed, i as u64),
-            finish: None,
-            logprobs: Vec::new(),
-        })
-        .collect();
-    let mut live: Vec<usize> = (0..n).collect(); // batch row -> sample
-    while !live.is_empty() {
-        let mut next_tokens = Vec::with_capacity(live.len());
-        for (row, &s) in live.iter().enumerate() {
-            let st = &mut samples[s];
-            let raw = params.logprobs.map(|_| logits[row].clone());
-            let token = sample(&mut logits[row], &st.seen, &params.sampling, &mut st.rng);
-            let before = st.stream.emitted();
-            if let (Some(raw), Some(top)) = (raw, params.logprobs) {
-                if Some(token) != eos {
-                    st.logprobs.push(TokenLogprob::of(&raw, token, top));
-                }
-            }
-            if Some(token) == eos {
-                st.finish = Some(FinishReason::Eos);
-                st.stream.finish();
-            } else {
-                st.ids.push(token);
-                st.seen.push(token);
-                st.stream.update(tokenizer.decode(&st.ids), &params.stop);
-                if st.stream.stopped() {
-                    st.finish = Some(FinishReason::Stop);
-                } else if st.ids.len() >= params.max_tokens {
-                    st.finish = Some(FinishReason::Length);
-                    st.stream.finish();
-                }
-            }
-            let text = &st.stream.text()[before..st.stream.emitted()];
-            let logprob = st.logprobs.last().filter(|_| Some(token) != eos);
-            timings.generated_tokens += 1;
-            counters.generated_tokens.fetch_add(1, Ordering::Relaxed);
-            if !sink(Step::Token(Delta {
-                sample: s,
-                token,
-                text,
-                logprob,
-            })) {
-                return Err(EngineError::Cancelled);
-            }
-            next_tokens.push(token);
-        }
-        let keep: Vec<usize> = (0..live.len())
-            .filter(|&r| samples[live[r]].finish.is_none())
-            .collect();
-        if keep.is_empty() {
-            break;
-        }
-        if keep.len() < live.len() {
-            let rows: Vec<u32> = keep.iter().map(|&r| r as u32).collect();
-            cache.retain_rows(&rows)?;
-            live = keep.iter().map(|&r| live[r]).collect();
-            next_tokens = keep.iter().map(|&r| next_tokens[r]).collect();
-        }
-        let batch: Vec<Vec<u32>> = next_tokens.into_iter().map(|t| vec![t]).collect();
-        logits = model.forward(&batch, &mut cache, false)?.to_vec2::<f32>()?;
-        timings.decode_steps += 1;
-        counters.decode_steps.fetch_add(1, Ordering::Relaxed);
-    }
-    timings.decode_secs = t1.elapsed().as_secs_f64();
-    Ok(samples
-        .into_iter()
-        .map(|s| Completion {
-            text: s.stream.text().to_string(),
-            ids: s.ids,
-            finish_reason: s.finish.unwrap_or(FinishReason::Length),
-            logprobs: s.logprobs,
-        })
-        .collect())
+    Ok(None)
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Value;
 use candle_core::Device;
@@ -11,12 +12,13 @@ use serde::Serialize;
 use super::config::ModelConfig;
 use super::error::{EngineError, Result};
 use super::generate::{
-    self, Completion, GenerationParams, GenerationTimings, Generator, LiveCounters, Sink,
+    Completion, GenerationParams, GenerationTimings, Generator, LiveCounters, Sink,
 };
 use super::gguf::{tensor_bytes, GgufFile};
 use super::heap;
 use super::model::expert_usage::ExpertUsageSnapshot;
 use super::model::{ExpertLayout, Model, WeightKernels};
+use super::scheduler::{Scheduler, SchedulerOptions, SchedulerStats};
 use super::score::{self, ContinuationScores};
 use super::tokenizer::Tokenizer;
 
@@ -144,18 +146,22 @@ pub struct EngineOptions {
     pub tokenizer_json: Option<PathBuf>,
     /// Which kernels quantized weights use (memory vs prompt speed).
     pub weight_kernels: WeightKernels,
+    /// How many sequences generate at once, and prompt tokens per batched step.
+    pub scheduler: SchedulerOptions,
 }
 
 /// A model and its tokenizer, loaded and ready to generate.
 pub struct Engine {
     info: ModelInfo,
-    model: Model,
-    tokenizer: Tokenizer,
+    model: Arc<Model>,
+    tokenizer: Arc<Tokenizer>,
+    /// Every generation runs through it, batched with whatever else runs.
+    scheduler: Scheduler,
     /// The file's metadata less its arrays (chat template, special-token ids, names).
     metadata: HashMap<String, Value>,
     /// Work done since loading, so callers (tests, metrics) can see that k samples took
     /// one prefill, and watch a generation as it runs.
-    counters: LiveCounters,
+    counters: Arc<LiveCounters>,
 }
 
 /// A snapshot of [`Engine::counters`].
@@ -197,6 +203,14 @@ impl Engine {
         let metadata = gguf.metadata().clone();
         drop(gguf);
         heap::return_freed_memory();
+        let (model, tokenizer) = (Arc::new(model), Arc::new(tokenizer));
+        let counters = Arc::new(LiveCounters::default());
+        let scheduler = Scheduler::start(
+            model.clone(),
+            tokenizer.clone(),
+            counters.clone(),
+            options.scheduler,
+        )?;
         tracing::info!(
             path = %options.model.display(),
             arch = %info.config.architecture,
@@ -209,8 +223,9 @@ impl Engine {
             info,
             model,
             tokenizer,
+            scheduler,
             metadata,
-            counters: LiveCounters::default(),
+            counters,
         })
     }
 
@@ -227,6 +242,11 @@ impl Engine {
     /// The file's metadata without its array values (the vocabulary went into the tokenizer).
     pub fn metadata(&self) -> &HashMap<String, Value> {
         &self.metadata
+    }
+
+    /// The scheduler's gauges: sequences running and waiting, steps run.
+    pub fn scheduler_stats(&self) -> SchedulerStats {
+        self.scheduler.stats()
     }
 
     /// The model (for forward passes outside generation, e.g. logits dumps).
@@ -270,18 +290,7 @@ impl Engine {
         n: usize,
         sink: &mut Sink<'_>,
     ) -> Result<(Vec<Completion>, GenerationTimings)> {
-        let mut timings = GenerationTimings::default();
-        let out = generate::generate_n(
-            &self.model,
-            &self.tokenizer,
-            prompt,
-            params,
-            n,
-            sink,
-            &mut timings,
-            &self.counters,
-        );
-        Ok((out?, timings))
+        self.scheduler.generate(prompt, params, n, sink)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod instance;
 pub mod kernels;
 pub mod model;
 pub mod sampler;
+pub mod scheduler;
 pub mod score;
 pub mod sp_model;
 pub mod stream;

@@ -15,6 +15,7 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::engine::scheduler::SchedulerStats;
 use crate::engine::{Engine, EngineCounters};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,6 +50,10 @@ pub struct Metrics {
     prompt_tokens: Counter,
     generated_tokens: Counter,
     expert_tokens: Family<ExpertLabels, Counter>,
+    running_sequences: Gauge,
+    waiting_sequences: Gauge,
+    batch_steps: Counter,
+    batch_rows: Counter,
     seen: Mutex<Seen>,
 }
 
@@ -56,6 +61,7 @@ pub struct Metrics {
 #[derive(Default)]
 struct Seen {
     counters: Option<EngineCounters>,
+    scheduler: SchedulerStats,
     experts: Vec<Vec<u64>>,
 }
 
@@ -108,6 +114,30 @@ impl Default for Metrics {
             "tokens routed to each expert of each layer",
             expert_tokens.clone(),
         );
+        let running_sequences = Gauge::default();
+        registry.register(
+            "engine_running_sequences",
+            "sequences in the engine's batch (samples decoding, prompts in progress)",
+            running_sequences.clone(),
+        );
+        let waiting_sequences = Gauge::default();
+        registry.register(
+            "engine_waiting_requests",
+            "requests waiting for room in the engine's batch",
+            waiting_sequences.clone(),
+        );
+        let batch_steps = Counter::default();
+        registry.register(
+            "engine_batch_steps",
+            "batched forward passes",
+            batch_steps.clone(),
+        );
+        let batch_rows = Counter::default();
+        registry.register(
+            "engine_batch_sequences",
+            "sequences over all batched passes (÷ engine_batch_steps: the mean batch)",
+            batch_rows.clone(),
+        );
         Self {
             registry,
             requests,
@@ -118,6 +148,10 @@ impl Default for Metrics {
             prompt_tokens,
             generated_tokens,
             expert_tokens,
+            running_sequences,
+            waiting_sequences,
+            batch_steps,
+            batch_rows,
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -157,6 +191,17 @@ impl Metrics {
             self.generated_tokens
                 .inc_by(now.generated_tokens - before.generated_tokens);
             seen.counters = Some(now);
+            let batch = engine.scheduler_stats();
+            self.running_sequences.set(batch.running as i64);
+            self.waiting_sequences.set(batch.waiting as i64);
+            self.batch_steps
+                .inc_by(batch.steps.saturating_sub(seen.scheduler.steps));
+            self.batch_rows.inc_by(
+                batch
+                    .batched_rows
+                    .saturating_sub(seen.scheduler.batched_rows),
+            );
+            seen.scheduler = batch;
             let usage = engine.expert_usage().per_layer;
             seen.experts.resize(usage.len(), Vec::new());
             for (layer, (counts, old)) in usage.iter().zip(seen.experts.iter_mut()).enumerate() {

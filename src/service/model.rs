@@ -34,6 +34,7 @@ impl ModelService for Model {
             let info = engine.info();
             let c = &info.config;
             let counters = engine.counters();
+            let batch = engine.scheduler_stats();
             Response::new(pb::GetModelInfoResponse {
                 architecture: c.architecture.clone(),
                 quantization: info.file_type.clone().unwrap_or_default(),
@@ -64,6 +65,10 @@ impl ModelService for Model {
                 decode_steps: counters.decode_steps,
                 generated_tokens: counters.generated_tokens,
                 bits_per_weight: info.bits_per_weight,
+                running_sequences: batch.running as u32,
+                waiting_requests: batch.waiting as u32,
+                batch_steps: batch.steps,
+                batch_sequences: batch.batched_rows,
             })
         });
         observed.finish(&result, None);

@@ -7,6 +7,7 @@ use crate::engine::kernels::attention::{causal_attention, Dims};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Module, Result, Shape, Tensor};
 
 use super::kv_cache::KvCache;
+use super::rope::Rope;
 
 /// One attention block's projections and head layout.
 #[derive(Debug, Clone)]
@@ -53,8 +54,6 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, seq, _) = x.dims3()?;
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let start = cache.len();
-
         let heads = |w: &Linear, n: usize| -> Result<Tensor> {
             // (b, seq, n * hd) -> (b, n, seq, hd)
             w.forward(x)?
@@ -65,21 +64,69 @@ impl Attention {
         let q = candle_nn::rotary_emb::rope_i(&heads(&self.wq, h)?, cos, sin)?;
         let k = candle_nn::rotary_emb::rope_i(&heads(&self.wk, kvh)?, cos, sin)?;
         let v = heads(&self.wv, kvh)?;
-        let (k_all, v_all) = cache.append(layer, &k, &v)?; // (b, kvh, total, hd)
-        let out = if x.device().is_cpu() {
+        let out = self.attend(&q, &k, &v, layer, cache)?;
+        self.wo.forward(&out)
+    }
+
+    /// The new rows of several sequences, one after another in `x` (`(1, rows, dim)`):
+    /// projections over all rows at once; rotary positions, cache writes and attention per
+    /// sequence, `parts[i]` (first row, rows) over `caches[i]`, each a one-row cache.
+    pub fn forward_parts(
+        &self,
+        x: &Tensor,
+        layer: usize,
+        parts: &[(usize, usize)],
+        caches: &mut [&mut KvCache],
+        rope: &Rope,
+    ) -> Result<Tensor> {
+        let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let (q_all, k_all, v_all) = (
+            self.wq.forward(x)?,
+            self.wk.forward(x)?,
+            self.wv.forward(x)?,
+        );
+        let mut outs = Vec::with_capacity(parts.len());
+        for (&(first, rows), cache) in parts.iter().zip(caches.iter_mut()) {
+            let heads = |t: &Tensor, n: usize| -> Result<Tensor> {
+                t.narrow(1, first, rows)?
+                    .reshape((1, rows, n, hd))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let (cos, sin) = rope.cos_sin(cache.len(), rows, x.device())?;
+            let q = candle_nn::rotary_emb::rope_i(&heads(&q_all, h)?, &cos, &sin)?;
+            let k = candle_nn::rotary_emb::rope_i(&heads(&k_all, kvh)?, &cos, &sin)?;
+            let v = heads(&v_all, kvh)?;
+            outs.push(self.attend(&q, &k, &v, layer, cache)?);
+        }
+        self.wo.forward(&Tensor::cat(&outs, 1)?)
+    }
+
+    /// Writes `k`, `v` (`(b, kvh, seq, hd)`) into `cache` and attends `q` (`(b, h, seq, hd)`)
+    /// over everything cached: `(b, seq, h · hd)`.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        layer: usize,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let start = cache.len();
+        let (k_all, v_all) = cache.append(layer, k, v)?; // (b, kvh, total, hd)
+        if q.device().is_cpu() {
             // Tiled, online softmax: no score matrix or mask is ever materialized.
             q.apply_op3_no_bwd(
                 &k_all,
                 &v_all,
                 &Tiled {
-                    heads: h,
-                    kv_heads: kvh,
+                    heads: self.n_heads,
+                    kv_heads: self.n_kv_heads,
                 },
-            )?
+            )
         } else {
-            self.materialized(&q, &k_all, &v_all, start)?
-        };
-        self.wo.forward(&out)
+            self.materialized(q, &k_all, &v_all, start)
+        }
     }
 
     /// Attention through whole score matrices (devices without the tiled kernel).

@@ -163,10 +163,14 @@ mod tests {
 
     #[test]
     fn silu_times_in_place_has_candles_bits() {
-        let gate: Vec<f32> = (0..999).map(|i| ((i * 37 % 199) as f32 - 99.0) * 0.173).collect();
+        let gate: Vec<f32> = (0..999)
+            .map(|i| ((i * 37 % 199) as f32 - 99.0) * 0.173)
+            .collect();
         let mut gate_edges = gate.clone();
         gate_edges.extend([0.0, -0.0, 88.8, -88.8, 1e-30, f32::MAX, f32::MIN]);
-        let up: Vec<f32> = (0..gate_edges.len()).map(|i| (i % 13) as f32 * 0.41 - 2.0).collect();
+        let up: Vec<f32> = (0..gate_edges.len())
+            .map(|i| (i % 13) as f32 * 0.41 - 2.0)
+            .collect();
         let dev = Device::Cpu;
         let g = Tensor::new(gate_edges.as_slice(), &dev).unwrap();
         let u = Tensor::new(up.as_slice(), &dev).unwrap();

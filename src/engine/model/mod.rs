@@ -9,6 +9,7 @@ mod feed_forward;
 pub mod kv_cache;
 mod linear;
 mod rope;
+mod sequences;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub use kv_cache::KvCache;
 use linear::Linear;
 pub use linear::WeightKernels;
 use rope::Rope;
+pub use sequences::SequenceStep;
 
 /// Prompt tokens processed per forward pass; bounds the activation buffers (a 7B-shaped
 /// feed-forward holds two `chunk × 14336` f32 buffers: 28 MiB at 256), and with the checks
@@ -252,16 +254,7 @@ impl Model {
                 "forward needs at least one token per row and rows of equal length".into(),
             ));
         }
-        if let Some(&bad) = tokens
-            .iter()
-            .flatten()
-            .find(|&&t| t as usize >= self.config.vocab_size)
-        {
-            return Err(EngineError::InvalidParameter(format!(
-                "token id {bad} is outside the vocabulary of {} tokens",
-                self.config.vocab_size
-            )));
-        }
+        self.check_vocab(tokens.iter().flatten())?;
         if cache.len() + seq > cache.capacity() {
             return Err(EngineError::ContextOverflow {
                 prompt_tokens: cache.len() + seq,
@@ -300,6 +293,17 @@ impl Model {
             Ok(Tensor::cat(&outputs, 1)?)
         } else {
             Ok(outputs.remove(0))
+        }
+    }
+
+    /// An id past the vocabulary is an error that names it.
+    pub(crate) fn check_vocab<'a>(&self, mut ids: impl Iterator<Item = &'a u32>) -> Result<()> {
+        match ids.find(|&&t| t as usize >= self.config.vocab_size) {
+            Some(bad) => Err(EngineError::InvalidParameter(format!(
+                "token id {bad} is outside the vocabulary of {} tokens",
+                self.config.vocab_size
+            ))),
+            None => Ok(()),
         }
     }
 

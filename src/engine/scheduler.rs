@@ -1,0 +1,589 @@
+//! Continuous batching: one thread owns the model and every running sequence (TEI's model
+//! thread, vLLM's scheduler loop). Requests join between steps. Each step runs one decode
+//! row for every running sample and up to [`SchedulerOptions::step_tokens`] prompt tokens
+//! of the requests still in their prompt, all through one [`Model::forward_sequences`];
+//! finished and cancelled requests leave at once. A long prompt therefore delays running
+//! samples by one chunk per step, never by the whole prompt.
+//!
+//! Callers stay synchronous ([`Scheduler::generate`] blocks, feeding the request's sink
+//! from the events the loop sends), so every task, the CLI and the service share it.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::error::{EngineError, Result};
+use super::generate::{
+    check_request, Completion, Delta, GenerationParams, GenerationTimings, LiveCounters,
+    SampleState, Sampled, Sink, Step, TokenLogprob,
+};
+use super::model::{KvCache, Model, SequenceStep};
+use super::tokenizer::Tokenizer;
+
+/// How much the loop runs at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerOptions {
+    /// Samples decoding or prompts in progress at once; more requests wait their turn.
+    pub max_sequences: usize,
+    /// Prompt tokens per step, over all requests in their prompt.
+    pub step_tokens: usize,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        Self {
+            max_sequences: 16,
+            step_tokens: 256,
+        }
+    }
+}
+
+/// The loop's state as gauges and totals (read by metrics and `GetModelInfo`).
+#[derive(Debug, Default)]
+pub struct SchedulerGauges {
+    running: AtomicUsize,
+    waiting: AtomicUsize,
+    steps: AtomicU64,
+    batched_rows: AtomicU64,
+}
+
+/// A snapshot of [`SchedulerGauges`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SchedulerStats {
+    /// Sequences in the batch now (samples decoding, prompts being processed).
+    pub running: usize,
+    /// Requests waiting for room in the batch.
+    pub waiting: usize,
+    /// Steps run since loading.
+    pub steps: u64,
+    /// Sequence rows over all steps (÷ steps: the mean batch).
+    pub batched_rows: u64,
+}
+
+impl SchedulerGauges {
+    /// The current values.
+    pub fn snapshot(&self) -> SchedulerStats {
+        SchedulerStats {
+            running: self.running.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            steps: self.steps.load(Ordering::Relaxed),
+            batched_rows: self.batched_rows.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the loop tells a waiting caller.
+enum Event {
+    Prompt {
+        done: usize,
+        total: usize,
+    },
+    Token {
+        sample: usize,
+        token: u32,
+        text: String,
+        logprob: Option<TokenLogprob>,
+    },
+    Done(Result<(Vec<Completion>, GenerationTimings)>),
+}
+
+struct Request {
+    prompt: Vec<u32>,
+    params: GenerationParams,
+    n: usize,
+    events: Sender<Event>,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// The handle callers hold; dropping it ends the loop once its requests are done.
+pub struct Scheduler {
+    submit: Option<Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    gauges: Arc<SchedulerGauges>,
+    model: Arc<Model>,
+}
+
+impl Scheduler {
+    /// Starts the loop on its own thread.
+    pub fn start(
+        model: Arc<Model>,
+        tokenizer: Arc<Tokenizer>,
+        counters: Arc<LiveCounters>,
+        options: SchedulerOptions,
+    ) -> Result<Self> {
+        let (submit, requests) = channel();
+        let gauges = Arc::new(SchedulerGauges::default());
+        let looped = Loop {
+            model: model.clone(),
+            tokenizer,
+            counters,
+            options: SchedulerOptions {
+                max_sequences: options.max_sequences.max(1),
+                step_tokens: options.step_tokens.max(1),
+            },
+            gauges: gauges.clone(),
+            pending: VecDeque::new(),
+            jobs: Vec::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("sofer-scheduler".into())
+            .spawn(move || looped.run(&requests))
+            .map_err(|e| EngineError::Batch(format!("cannot start the scheduler thread: {e}")))?;
+        Ok(Self {
+            submit: Some(submit),
+            thread: Some(thread),
+            gauges,
+            model,
+        })
+    }
+
+    /// The loop's gauges.
+    pub fn stats(&self) -> SchedulerStats {
+        self.gauges.snapshot()
+    }
+
+    /// `n` samples of `prompt`, batched with whatever else runs; blocks until they are done.
+    /// `sink` sees the prompt's progress and every token; returning `false` cancels (the
+    /// loop drops the request at its next layer boundary).
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<(Vec<Completion>, GenerationTimings)> {
+        if let Some(empty) = check_request(&self.model, prompt, params, n)? {
+            return Ok((empty, GenerationTimings::default()));
+        }
+        let (events, received) = channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let request = Request {
+            prompt: prompt.to_vec(),
+            params: params.clone(),
+            n,
+            events,
+            cancelled: cancelled.clone(),
+        };
+        let stopped = || EngineError::Batch("the scheduler has stopped".into());
+        self.submit
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(request)
+            .map_err(|_| stopped())?;
+        for event in received {
+            let go_on = match event {
+                Event::Prompt { done, total } => sink(Step::Prompt { done, total }),
+                Event::Token {
+                    sample,
+                    token,
+                    text,
+                    logprob,
+                } => sink(Step::Token(Delta {
+                    sample,
+                    token,
+                    text: &text,
+                    logprob: logprob.as_ref(),
+                })),
+                Event::Done(result) => return result,
+            };
+            if !go_on {
+                cancelled.store(true, Ordering::Relaxed);
+                return Err(EngineError::Cancelled);
+            }
+        }
+        Err(stopped())
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.submit = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A request in the batch: its prompt in progress, then its samples.
+struct Job {
+    request: Request,
+    eos: Option<u32>,
+    /// The prompt's cache and tokens done, until the prompt is through.
+    prompt: Option<(KvCache, usize)>,
+    samples: Vec<Sample>,
+    completions: Vec<Option<Completion>>,
+    timings: GenerationTimings,
+    started: Instant,
+    decode_started: Option<Instant>,
+}
+
+struct Sample {
+    index: usize,
+    state: SampleState,
+    cache: KvCache,
+    /// The token to feed next.
+    next: u32,
+}
+
+impl Job {
+    fn sequences(&self) -> usize {
+        if self.prompt.is_some() {
+            self.request.n
+        } else {
+            self.samples.len()
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.request.cancelled.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, event: Event) {
+        if self.request.events.send(event).is_err() {
+            // The caller has gone: nobody wants the rest.
+            self.request.cancelled.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.prompt.is_none() && self.samples.is_empty()
+    }
+
+    /// Finished samples leave the batch; their completions are kept for the answer.
+    fn collect_finished(&mut self) {
+        let (finished, running): (Vec<Sample>, Vec<Sample>) = std::mem::take(&mut self.samples)
+            .into_iter()
+            .partition(|s| s.state.finished());
+        for sample in finished {
+            self.completions[sample.index] = Some(sample.state.into_completion());
+        }
+        self.samples = running;
+    }
+}
+
+/// Per step row, its last token's logits when they were asked for.
+type StepLogits = Vec<Option<Vec<f32>>>;
+
+/// A request in a step: whom to tell about prompt progress (`(done, total)` when its prompt
+/// is in the step), and whose cancellation counts.
+struct Watcher {
+    events: Sender<Event>,
+    cancelled: Arc<AtomicBool>,
+    progress: Option<(usize, usize)>,
+}
+
+/// Who owns each row of a step: a decode row of `(job, sample)`, or `len` prompt tokens.
+enum Row {
+    Decode { job: usize, sample: usize },
+    Prompt { job: usize, len: usize },
+}
+
+struct Loop {
+    model: Arc<Model>,
+    tokenizer: Arc<Tokenizer>,
+    counters: Arc<LiveCounters>,
+    options: SchedulerOptions,
+    gauges: Arc<SchedulerGauges>,
+    pending: VecDeque<Request>,
+    jobs: Vec<Job>,
+}
+
+impl Loop {
+    fn run(mut self, requests: &Receiver<Request>) {
+        loop {
+            if self.jobs.is_empty() && self.pending.is_empty() {
+                match requests.recv() {
+                    Ok(r) => self.pending.push_back(r),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match requests.recv_timeout(Duration::ZERO) {
+                    Ok(r) => self.pending.push_back(r),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            self.admit();
+            self.leave_cancelled();
+            if self.jobs.is_empty() {
+                continue;
+            }
+            if catch_unwind(AssertUnwindSafe(|| self.step())).is_err() {
+                tracing::error!("a batched step panicked; its requests fail, the loop goes on");
+                for job in self.jobs.drain(..) {
+                    job.send(Event::Done(Err(EngineError::Batch(
+                        "a batched step panicked".into(),
+                    ))));
+                }
+            }
+            self.finish_done();
+        }
+    }
+
+    /// Moves waiting requests into the batch while there is room (a request alone always
+    /// fits, whatever its `n`).
+    fn admit(&mut self) {
+        let mut used: usize = self.jobs.iter().map(Job::sequences).sum();
+        while let Some(request) = self.pending.front() {
+            if used > 0 && used + request.n > self.options.max_sequences {
+                break;
+            }
+            let Some(request) = self.pending.pop_front() else {
+                break;
+            };
+            if request.cancelled.load(Ordering::Relaxed) {
+                continue;
+            }
+            used += request.n;
+            let capacity = request.prompt.len() + request.params.max_tokens;
+            let cache = match self.model.new_cache(1, capacity) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = request.events.send(Event::Done(Err(e)));
+                    continue;
+                }
+            };
+            let eos = if request.params.ignore_eos {
+                None
+            } else {
+                self.tokenizer.eos_id()
+            };
+            self.jobs.push(Job {
+                completions: vec![None; request.n],
+                request,
+                eos,
+                prompt: Some((cache, 0)),
+                samples: Vec::new(),
+                timings: GenerationTimings::default(),
+                started: Instant::now(),
+                decode_started: None,
+            });
+        }
+        self.publish();
+    }
+
+    fn leave_cancelled(&mut self) {
+        self.jobs.retain(|job| {
+            let cancelled = job.is_cancelled();
+            if cancelled {
+                job.send(Event::Done(Err(EngineError::Cancelled)));
+            }
+            !cancelled
+        });
+    }
+
+    /// One batched forward pass and what follows from its logits.
+    fn step(&mut self) {
+        let (rows, logits) = match self.forward() {
+            Ok(out) => out,
+            // Everyone in the step has cancelled: they leave before the next one.
+            Err(EngineError::Cancelled) => return,
+            Err(e) if self.jobs.len() == 1 => {
+                self.jobs[0].send(Event::Done(Err(e)));
+                self.jobs.clear();
+                return;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for job in self.jobs.drain(..) {
+                    job.send(Event::Done(Err(EngineError::Batch(message.clone()))));
+                }
+                return;
+            }
+        };
+        let decoded = rows.iter().any(|r| matches!(r, Row::Decode { .. }));
+        if decoded {
+            self.counters.decode_steps.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut counted = vec![false; self.jobs.len()];
+        for (row, logits) in rows.into_iter().zip(logits) {
+            match row {
+                Row::Decode { job, sample } => {
+                    if !counted[job] {
+                        counted[job] = true;
+                        self.jobs[job].timings.decode_steps += 1;
+                    }
+                    let Some(mut logits) = logits else { continue };
+                    self.decode(job, sample, &mut logits);
+                }
+                Row::Prompt { job, len } => self.prompt_done(job, len, logits),
+            }
+        }
+        for job in &mut self.jobs {
+            job.collect_finished();
+        }
+    }
+
+    /// Builds and runs the step: every running sample's next token, then prompt chunks.
+    fn forward(&mut self) -> Result<(Vec<Row>, StepLogits)> {
+        let mut rows = Vec::new();
+        let mut steps: Vec<SequenceStep<'_>> = Vec::new();
+        let mut watchers: Vec<Watcher> = Vec::new();
+        let mut budget = self.options.step_tokens;
+        for (j, job) in self.jobs.iter_mut().enumerate() {
+            let request = &job.request;
+            let mut progress = None;
+            let decoding = !job.samples.is_empty();
+            for (s, sample) in job.samples.iter_mut().enumerate() {
+                rows.push(Row::Decode { job: j, sample: s });
+                steps.push(SequenceStep {
+                    tokens: std::slice::from_ref(&sample.next),
+                    cache: &mut sample.cache,
+                    logits: true,
+                });
+            }
+            if let Some((cache, done)) = job.prompt.as_mut() {
+                let total = request.prompt.len();
+                let len = budget.min(total - *done);
+                if len > 0 {
+                    budget -= len;
+                    rows.push(Row::Prompt { job: j, len });
+                    steps.push(SequenceStep {
+                        tokens: &request.prompt[*done..*done + len],
+                        cache,
+                        logits: *done + len == total,
+                    });
+                    progress = Some((*done, total));
+                }
+            }
+            if decoding || progress.is_some() {
+                watchers.push(Watcher {
+                    events: request.events.clone(),
+                    cancelled: request.cancelled.clone(),
+                    progress,
+                });
+            }
+        }
+        if steps.is_empty() {
+            return Ok((rows, Vec::new()));
+        }
+        self.gauges.steps.fetch_add(1, Ordering::Relaxed);
+        self.gauges
+            .batched_rows
+            .fetch_add(steps.len() as u64, Ordering::Relaxed);
+        let mut go_on = || {
+            for w in &watchers {
+                if let Some((done, total)) = w.progress {
+                    let _ = w.events.send(Event::Prompt { done, total });
+                }
+            }
+            !watchers.iter().all(|w| w.cancelled.load(Ordering::Relaxed))
+        };
+        let logits = self.model.forward_sequences(&mut steps, &mut go_on)?;
+        Ok((rows, logits))
+    }
+
+    fn decode(&mut self, j: usize, s: usize, logits: &mut [f32]) {
+        let job = &mut self.jobs[j];
+        let sample = &mut job.samples[s];
+        let sampled = sample
+            .state
+            .step(logits, &job.request.params, &self.tokenizer, job.eos);
+        sample.next = sampled.token;
+        let event = token_event(&sample.state, sample.index, &sampled);
+        job.timings.generated_tokens += 1;
+        job.send(event);
+        self.counters
+            .generated_tokens
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `len` more prompt tokens of job `j` are cached; at the prompt's end its samples start
+    /// from `logits`, each with its own copy of the prompt's cache.
+    fn prompt_done(&mut self, j: usize, len: usize, logits: Option<Vec<f32>>) {
+        let job = &mut self.jobs[j];
+        let Some((_, done)) = job.prompt.as_mut() else {
+            return;
+        };
+        *done += len;
+        let total = job.request.prompt.len();
+        job.send(Event::Prompt {
+            done: job.prompt.as_ref().map_or(total, |p| p.1),
+            total,
+        });
+        let Some(first) = logits else { return };
+        let Some((cache, _)) = job.prompt.take() else {
+            return;
+        };
+        job.timings.prompt_tokens = total;
+        job.timings.prefill_secs = job.started.elapsed().as_secs_f64();
+        job.decode_started = Some(Instant::now());
+        self.counters.prefills.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .prompt_tokens
+            .fetch_add(total as u64, Ordering::Relaxed);
+        let n = job.request.n;
+        let mut caches = Vec::with_capacity(n);
+        for _ in 1..n {
+            match cache.fork(1) {
+                Ok(c) => caches.push(c),
+                Err(e) => {
+                    job.send(Event::Done(Err(EngineError::Compute(e))));
+                    job.request.cancelled.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        caches.push(cache);
+        let seed = job.request.params.sampling.seed;
+        for (index, cache) in caches.into_iter().enumerate() {
+            job.samples.push(Sample {
+                index,
+                state: SampleState::new(&job.request.prompt, seed, index),
+                cache,
+                next: 0,
+            });
+        }
+        for s in 0..n {
+            let mut logits = first.clone();
+            self.decode(j, s, &mut logits);
+        }
+    }
+
+    /// Removes the requests whose samples have all finished, then answers them (so the
+    /// gauges no longer count a request its caller sees as done).
+    fn finish_done(&mut self) {
+        let mut answers = Vec::new();
+        self.jobs.retain_mut(|job| {
+            if !job.is_done() {
+                return true;
+            }
+            job.timings.decode_secs = job
+                .decode_started
+                .map_or(0.0, |t| t.elapsed().as_secs_f64());
+            let completions: Vec<Completion> =
+                job.completions.iter_mut().flat_map(Option::take).collect();
+            answers.push((job.request.events.clone(), completions, job.timings.clone()));
+            false
+        });
+        self.publish();
+        for (events, completions, timings) in answers {
+            let _ = events.send(Event::Done(Ok((completions, timings))));
+        }
+    }
+
+    fn publish(&self) {
+        let running: usize = self.jobs.iter().map(Job::sequences).sum();
+        self.gauges.running.store(running, Ordering::Relaxed);
+        self.gauges
+            .waiting
+            .store(self.pending.len(), Ordering::Relaxed);
+    }
+}
+
+fn token_event(state: &SampleState, index: usize, sampled: &Sampled) -> Event {
+    let delta = state.delta(index, sampled);
+    Event::Token {
+        sample: index,
+        token: delta.token,
+        text: delta.text.to_string(),
+        logprob: delta.logprob.cloned(),
+    }
+}

@@ -1,0 +1,371 @@
+//! The continuous-batching scheduler and the batched step under it, on the synthesized tiny
+//! Mixtral: several sequences in one forward pass get the logits each gets alone; requests
+//! from several threads share steps and get the text each gets alone; a long prompt joins
+//! a running request without stopping it; one request's cancellation leaves the others
+//! alone; bad steps are typed errors.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+
+use common::{prompt_ids, tiny_gguf};
+use sofer::engine::generate::Step;
+use sofer::engine::model::{KvCache, Model, SequenceStep};
+use sofer::engine::sampler::SamplingParams;
+use sofer::engine::{Engine, EngineError, EngineOptions, GenerationParams, Generator};
+
+fn engine(quant: &str) -> Engine {
+    Engine::load(&EngineOptions {
+        model: tiny_gguf(quant),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("loading tiny-{quant}: {e}"))
+}
+
+fn sampled(seed: u64, max_tokens: usize) -> GenerationParams {
+    GenerationParams {
+        sampling: SamplingParams {
+            temperature: 0.8,
+            top_p: 0.9,
+            top_k: 40,
+            seed,
+            ..Default::default()
+        },
+        max_tokens,
+        ignore_eos: true,
+        ..Default::default()
+    }
+}
+
+/// `len` valid ids: the reference prompts over and over.
+fn long_prompt(len: usize) -> Vec<u32> {
+    let mut source = prompt_ids("en");
+    source.extend(prompt_ids("he"));
+    source.iter().copied().cycle().take(len).collect()
+}
+
+/// The last logits of `chunks` fed one after another into a fresh cache, alone.
+fn alone(model: &Model, chunks: &[&[u32]], capacity: usize) -> (Vec<f32>, KvCache) {
+    let mut cache = model.new_cache(1, capacity).expect("cache");
+    let mut last = Vec::new();
+    for chunk in chunks {
+        last = model
+            .forward(&[chunk.to_vec()], &mut cache, false)
+            .expect("forward")
+            .to_vec2::<f32>()
+            .expect("logits")
+            .remove(0);
+    }
+    (last, cache)
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
+/// Three sequences in one step (a decode row, a whole short prompt, a prompt chunk without
+/// logits), then a second step; each compared with the same history run alone. `exact`:
+/// kernels whose rows do not depend on their neighbours (Q8_0) must give the same bits;
+/// otherwise within 1e-4 of the largest logit and the same argmax.
+fn check_batched_step(quant: &str, exact: bool) {
+    let engine = engine(quant);
+    let model = engine.model();
+    let (a_prompt, b_prompt, c_prompt) = (prompt_ids("en"), prompt_ids("he"), long_prompt(40));
+    let cap = 128;
+    let (_, mut a_cache) = alone(model, &[&a_prompt], cap);
+    let mut b_cache = model.new_cache(1, cap).unwrap();
+    let mut c_cache = model.new_cache(1, cap).unwrap();
+    let a_next = [7u32];
+    let mut steps = [
+        SequenceStep {
+            tokens: &a_next,
+            cache: &mut a_cache,
+            logits: true,
+        },
+        SequenceStep {
+            tokens: &b_prompt,
+            cache: &mut b_cache,
+            logits: true,
+        },
+        SequenceStep {
+            tokens: &c_prompt[..25],
+            cache: &mut c_cache,
+            logits: false,
+        },
+    ];
+    let first = model.forward_sequences(&mut steps, &mut || true).unwrap();
+    assert!(
+        first[2].is_none(),
+        "a step that asked for no logits got some"
+    );
+    // Second step: every sequence goes on from the cache the first step left.
+    let (b_next, a_next2) = ([11u32], [3u32]);
+    let mut steps = [
+        SequenceStep {
+            tokens: &c_prompt[25..],
+            cache: &mut c_cache,
+            logits: true,
+        },
+        SequenceStep {
+            tokens: &a_next2,
+            cache: &mut a_cache,
+            logits: true,
+        },
+        SequenceStep {
+            tokens: &b_next,
+            cache: &mut b_cache,
+            logits: true,
+        },
+    ];
+    let second = model.forward_sequences(&mut steps, &mut || true).unwrap();
+    assert_eq!(
+        (a_cache.len(), b_cache.len(), c_cache.len()),
+        (a_prompt.len() + 2, b_prompt.len() + 1, 40)
+    );
+
+    let expected = [
+        (
+            "a, step 1",
+            first[0].clone(),
+            alone(model, &[&a_prompt, &a_next], cap).0,
+        ),
+        (
+            "b, step 1",
+            first[1].clone(),
+            alone(model, &[&b_prompt], cap).0,
+        ),
+        (
+            "c, step 2",
+            second[0].clone(),
+            alone(model, &[&c_prompt[..25], &c_prompt[25..]], cap).0,
+        ),
+        (
+            "a, step 2",
+            second[1].clone(),
+            alone(model, &[&a_prompt, &a_next, &a_next2], cap).0,
+        ),
+        (
+            "b, step 2",
+            second[2].clone(),
+            alone(model, &[&b_prompt, &b_next], cap).0,
+        ),
+    ];
+    for (what, got, want) in expected {
+        let got = got.unwrap_or_else(|| panic!("{quant} {what}: no logits"));
+        assert_eq!(got.len(), want.len());
+        if exact {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&got) == bits(&want),
+                "{quant} {what}: batched logits differ from alone"
+            );
+        } else {
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = got
+                .iter()
+                .zip(&want)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst <= 1e-4 * scale,
+                "{quant} {what}: off by {worst} (largest logit {scale})"
+            );
+            assert_eq!(argmax(&got), argmax(&want), "{quant} {what}: argmax");
+        }
+    }
+}
+
+#[test]
+fn a_batched_step_gives_each_sequence_its_own_logits_on_q8_0() {
+    check_batched_step("q8_0", true);
+}
+
+#[test]
+fn a_batched_step_stays_within_rounding_on_q4_k_m() {
+    check_batched_step("q4_k_m", false);
+}
+
+#[test]
+fn bad_steps_are_typed_errors() {
+    let engine = engine("q8_0");
+    let model = engine.model();
+    let go = &mut || true;
+    assert!(matches!(
+        model.forward_sequences(&mut [], go),
+        Err(EngineError::InvalidParameter(m)) if m.contains("at least one sequence")
+    ));
+    let (mut empty, mut pair) = (
+        model.new_cache(1, 4).unwrap(),
+        model.new_cache(2, 4).unwrap(),
+    );
+    let (mut vocab, mut full) = (
+        model.new_cache(1, 4).unwrap(),
+        model.new_cache(1, 4).unwrap(),
+    );
+    let cases: [(&[u32], &mut KvCache, &str); 4] = [
+        (&[], &mut empty, "has no tokens"),
+        (&[1], &mut pair, "cache of 2 rows"),
+        (&[1, 999_999], &mut vocab, "outside the vocabulary"),
+        (&[1, 2, 3, 4, 5], &mut full, ""),
+    ];
+    for (tokens, cache, needle) in cases {
+        let mut steps = [SequenceStep {
+            tokens,
+            cache,
+            logits: true,
+        }];
+        match model.forward_sequences(&mut steps, go) {
+            Err(EngineError::InvalidParameter(m)) => assert!(m.contains(needle), "{m}"),
+            Err(EngineError::ContextOverflow {
+                prompt_tokens,
+                context,
+                ..
+            }) => assert_eq!((prompt_tokens, context), (5, 4)),
+            other => panic!("{tokens:?}: expected an error, got {:?}", other.map(|_| ())),
+        }
+    }
+    // Stopped between layers: cancelled, nothing returned.
+    let mut cache = model.new_cache(1, 8).unwrap();
+    let mut steps = [SequenceStep {
+        tokens: &[1, 2],
+        cache: &mut cache,
+        logits: true,
+    }];
+    let mut calls = 0;
+    let stopped = model.forward_sequences(&mut steps, &mut || {
+        calls += 1;
+        calls < 2
+    });
+    assert!(matches!(stopped, Err(EngineError::Cancelled)));
+}
+
+#[test]
+fn concurrent_requests_share_steps_and_get_the_text_they_get_alone() {
+    let engine = Arc::new(engine("q8_0"));
+    let prompts: Vec<Vec<u32>> = vec![
+        prompt_ids("en"),
+        prompt_ids("he"),
+        long_prompt(300),
+        prompt_ids("inst"),
+    ];
+    let params: Vec<GenerationParams> = (0..4)
+        .map(|i| sampled(10 + i, 24 + 4 * i as usize))
+        .collect();
+    let solo: Vec<_> = prompts
+        .iter()
+        .zip(&params)
+        .map(|(p, params)| engine.generate_n(p, params, 2, &mut |_| true).unwrap())
+        .collect();
+    let before = engine.scheduler_stats();
+    let together: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = prompts
+            .iter()
+            .zip(&params)
+            .map(|(p, params)| {
+                let engine = &engine;
+                scope.spawn(move || engine.generate_n(p, params, 2, &mut |_| true).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let after = engine.scheduler_stats();
+    for (i, (alone, batched)) in solo.iter().zip(&together).enumerate() {
+        for (s, (a, b)) in alone.iter().zip(batched).enumerate() {
+            assert_eq!(
+                a.ids, b.ids,
+                "request {i} sample {s}: batched ids differ from alone"
+            );
+            assert_eq!(a.text, b.text);
+        }
+    }
+    let (steps, rows) = (
+        after.steps - before.steps,
+        after.batched_rows - before.batched_rows,
+    );
+    assert!(
+        rows as f64 / steps as f64 > 2.0,
+        "{rows} rows in {steps} steps: the requests were not batched"
+    );
+    assert_eq!((after.running, after.waiting), (0, 0));
+}
+
+#[test]
+fn a_long_prompt_joins_without_stopping_a_running_request() {
+    let engine = Arc::new(engine("q8_0"));
+    let long = long_prompt(900);
+    // The long prompt's progress, as the running request sees it at each of its tokens.
+    let long_done = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let running = {
+            let (engine, long_done) = (&engine, long_done.clone());
+            scope.spawn(move || {
+                let mut seen = Vec::new();
+                let mut first = Some(started_tx);
+                engine
+                    .generate(&prompt_ids("en"), &sampled(1, 600), &mut |step| {
+                        if let Step::Token(_) = step {
+                            seen.push(long_done.load(Ordering::SeqCst));
+                            if let Some(tx) = first.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                        true
+                    })
+                    .unwrap();
+                seen
+            })
+        };
+        started_rx.recv().unwrap();
+        engine
+            .generate(&long, &sampled(2, 4), &mut |step| {
+                if let Step::Prompt { done, .. } = step {
+                    long_done.store(done, Ordering::SeqCst);
+                }
+                true
+            })
+            .unwrap();
+        let seen = running.join().unwrap();
+        // Tokens of the running request came while the long prompt was half done.
+        let midway = seen.iter().filter(|&&d| d > 0 && d < long.len()).count();
+        assert!(
+            midway >= 2,
+            "the running request stalled during the long prompt: {seen:?}"
+        );
+    });
+}
+
+#[test]
+fn cancelling_one_request_leaves_the_others_unchanged() {
+    let engine = Arc::new(engine("q8_0"));
+    let (p1, p2) = (prompt_ids("en"), prompt_ids("he"));
+    let expected = engine
+        .generate(&p2, &sampled(5, 40), &mut |_| true)
+        .unwrap();
+    std::thread::scope(|scope| {
+        let engine2 = &engine;
+        let cancelled = scope.spawn(move || {
+            let mut tokens = 0;
+            engine2.generate(&p1, &sampled(4, 200), &mut |step| {
+                if let Step::Token(_) = step {
+                    tokens += 1;
+                }
+                tokens < 3
+            })
+        });
+        let other = engine
+            .generate(&p2, &sampled(5, 40), &mut |_| true)
+            .unwrap();
+        assert!(matches!(
+            cancelled.join().unwrap(),
+            Err(EngineError::Cancelled)
+        ));
+        assert_eq!(other.ids, expected.ids);
+    });
+    // The cancelled request has left the batch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while engine.scheduler_stats().running > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(engine.scheduler_stats().running, 0);
+}
