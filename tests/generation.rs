@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::gguf_builder::GgufBuilder;
-use common::{prompt_ids, tiny_gguf};
+use common::{prompt_ids, sampled, tiny_gguf};
 use sofer::engine::generate::Step;
 use sofer::engine::sampler::SamplingParams;
 use sofer::engine::synth::{synthesize, ExpertLayout, SynthPreset, SynthQuant, SynthSpec};
@@ -33,22 +33,6 @@ fn engine(quant: &str) -> Engine {
 /// Greedy decoding of exactly `max_tokens` tokens.
 fn greedy(max_tokens: usize) -> GenerationParams {
     GenerationParams {
-        max_tokens,
-        ignore_eos: true,
-        ..Default::default()
-    }
-}
-
-/// Temperature 0.8, top-p 0.9, top-k 40, exactly `max_tokens` tokens.
-fn sampled(seed: u64, max_tokens: usize) -> GenerationParams {
-    GenerationParams {
-        sampling: SamplingParams {
-            temperature: 0.8,
-            top_p: 0.9,
-            top_k: 40,
-            seed,
-            ..Default::default()
-        },
         max_tokens,
         ignore_eos: true,
         ..Default::default()

@@ -9,10 +9,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
-use common::{prompt_ids, tiny_gguf};
+use common::{prompt_ids, sampled, tiny_gguf};
 use sofer::engine::generate::Step;
 use sofer::engine::model::{KvCache, Model, SequenceStep};
-use sofer::engine::sampler::SamplingParams;
 use sofer::engine::{Engine, EngineError, EngineOptions, GenerationParams, Generator};
 
 fn engine(quant: &str) -> Engine {
@@ -21,21 +20,6 @@ fn engine(quant: &str) -> Engine {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("loading tiny-{quant}: {e}"))
-}
-
-fn sampled(seed: u64, max_tokens: usize) -> GenerationParams {
-    GenerationParams {
-        sampling: SamplingParams {
-            temperature: 0.8,
-            top_p: 0.9,
-            top_k: 40,
-            seed,
-            ..Default::default()
-        },
-        max_tokens,
-        ignore_eos: true,
-        ..Default::default()
-    }
 }
 
 /// `len` valid ids: the reference prompts over and over.

@@ -8,6 +8,9 @@ pub mod gguf_builder;
 pub mod tiny;
 use std::path::{Path, PathBuf};
 
+use sofer::engine::sampler::SamplingParams;
+use sofer::engine::GenerationParams;
+
 #[allow(unused_imports)]
 pub use tiny::{engine_refs, prompt_ids, prompt_text, tiny_gguf};
 
@@ -103,4 +106,20 @@ pub fn read_npy(path: &Path) -> Vec<Vec<f32>> {
     };
     assert_eq!(shape.len(), 2);
     values.chunks_exact(shape[1]).map(<[f32]>::to_vec).collect()
+}
+
+/// Temperature 0.8, top-p 0.9, top-k 40, exactly `max_tokens` tokens.
+pub fn sampled(seed: u64, max_tokens: usize) -> GenerationParams {
+    GenerationParams {
+        sampling: SamplingParams {
+            temperature: 0.8,
+            top_p: 0.9,
+            top_k: 40,
+            seed,
+            ..Default::default()
+        },
+        max_tokens,
+        ignore_eos: true,
+        ..Default::default()
+    }
 }
