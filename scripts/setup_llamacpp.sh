@@ -2,8 +2,8 @@
 # Peer tooling: llama.cpp (via llama-cpp-python's vendored tree) for references and benchmarks.
 #
 # Creates $VENV (default <repo>/.venv) with numpy, gguf, cmake, ninja and llama-cpp-python built from
-# the sdist WITHOUT AMX, then builds llama-bench from the same vendored llama.cpp tree into $PEER_DIR
-# (default /work/peer/lcpp-noamx, binary at $PEER_DIR/bin/llama-bench).
+# the sdist WITHOUT AMX, then builds llama-bench and llama-batched-bench from the same vendored
+# llama.cpp tree into $PEER_DIR (default /work/peer/lcpp-noamx, binaries in $PEER_DIR/bin).
 #
 # Why no AMX: llama.cpp 0c1e57098 built with GGML_NATIVE=ON on AMX-capable Xeons segfaults in
 # ggml_backend_amx_mul_mat on quantized GGUFs; builds without AMX use the plain AVX-512 kernels.
@@ -57,17 +57,18 @@ else
 fi
 "$PY" -c 'import llama_cpp; print("llama_cpp", llama_cpp.__version__)'
 
-# 4. llama-bench from the same vendored tree, no AMX
-if [ ! -x "$PEER_DIR/bin/llama-bench" ]; then
-    log "building llama-bench into $PEER_DIR (-j$JOBS)"
+# 4. llama-bench and llama-batched-bench from the same vendored tree, no AMX
+if [ ! -x "$PEER_DIR/bin/llama-bench" ] || [ ! -x "$PEER_DIR/bin/llama-batched-bench" ]; then
+    log "building llama-bench and llama-batched-bench into $PEER_DIR (-j$JOBS)"
     cmake -S "$SRC/vendor/llama.cpp" -B "$PEER_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
         -DGGML_NATIVE=ON -DCMAKE_C_FLAGS="$NOAMX" -DCMAKE_CXX_FLAGS="$NOAMX" \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
         -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF
-    cmake --build "$PEER_DIR" -j"$JOBS" --target llama-bench
+    cmake --build "$PEER_DIR" -j"$JOBS" --target llama-bench llama-batched-bench
 else
-    log "llama-bench already built"
+    log "llama-bench and llama-batched-bench already built"
 fi
 "$PEER_DIR/bin/llama-bench" --help >/dev/null 2>&1 || { log "ERROR: llama-bench does not run"; exit 1; }
 echo "venv:        $VENV"
 echo "llama-bench: $PEER_DIR/bin/llama-bench"
+echo "llama-batched-bench: $PEER_DIR/bin/llama-batched-bench"

@@ -15,10 +15,10 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Hands the free pages of the heap back to the kernel once: after loading, what the file's
-/// parsed header and vocabulary arrays took (tens of MiB for a 49k-token vocabulary) would
-/// otherwise stay resident for the life of the process, in holes that megabyte activation
-/// buffers never fit.
+/// Hands the free pages of the heap back to the kernel once, after loading: what the file's
+/// parsed header, its vocabulary arrays and the read buffers left free would otherwise stay
+/// resident for the life of the process (measured: about 1 % of peak RSS on SmolLM2 and the
+/// 7B-shaped preset, nothing on the bench files).
 pub fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only releases free pages; it is thread-safe.

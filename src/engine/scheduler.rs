@@ -11,10 +11,10 @@
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -303,13 +303,7 @@ impl Loop {
                     Err(_) => return,
                 }
             }
-            loop {
-                match requests.recv_timeout(Duration::ZERO) {
-                    Ok(r) => self.pending.push_back(r),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            }
+            self.pending.extend(requests.try_iter());
             self.admit();
             self.leave_cancelled();
             if self.jobs.is_empty() {
@@ -503,11 +497,8 @@ impl Loop {
             return;
         };
         *done += len;
-        let total = job.request.prompt.len();
-        job.send(Event::Prompt {
-            done: job.prompt.as_ref().map_or(total, |p| p.1),
-            total,
-        });
+        let (done, total) = (*done, job.request.prompt.len());
+        job.send(Event::Prompt { done, total });
         let Some(first) = logits else { return };
         let Some((cache, _)) = job.prompt.take() else {
             return;
@@ -520,17 +511,18 @@ impl Loop {
             .prompt_tokens
             .fetch_add(total as u64, Ordering::Relaxed);
         let n = job.request.n;
-        let mut caches = Vec::with_capacity(n);
-        for _ in 1..n {
-            match cache.fork(1) {
-                Ok(c) => caches.push(c),
-                Err(e) => {
-                    job.send(Event::Done(Err(EngineError::Compute(e))));
-                    job.request.cancelled.store(true, Ordering::Relaxed);
-                    return;
-                }
+        let mut caches = match (1..n)
+            .map(|_| cache.fork(1))
+            .collect::<candle_core::Result<Vec<_>>>()
+        {
+            Ok(copies) => copies,
+            Err(e) => {
+                // Answered here; `finish_done` drops it without a second answer.
+                job.send(Event::Done(Err(EngineError::Compute(e))));
+                job.request.cancelled.store(true, Ordering::Relaxed);
+                return;
             }
-        }
+        };
         caches.push(cache);
         let seed = job.request.params.sampling.seed;
         for (index, cache) in caches.into_iter().enumerate() {
@@ -554,6 +546,9 @@ impl Loop {
         self.jobs.retain_mut(|job| {
             if !job.is_done() {
                 return true;
+            }
+            if job.is_cancelled() {
+                return false;
             }
             job.timings.decode_secs = job
                 .decode_started
