@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc};
 use common::{prompt_ids, sampled, tiny_gguf};
 use sofer::engine::generate::Step;
 use sofer::engine::model::{KvCache, Model, SequenceStep};
+use sofer::engine::scheduler::SchedulerOptions;
 use sofer::engine::{Engine, EngineError, EngineOptions, GenerationParams, Generator};
 
 fn engine(quant: &str) -> Engine {
@@ -66,16 +67,19 @@ fn check_batched_step(quant: &str, exact: bool) {
             tokens: &a_next,
             cache: &mut a_cache,
             logits: true,
+            prompt: false,
         },
         SequenceStep {
             tokens: &b_prompt,
             cache: &mut b_cache,
             logits: true,
+            prompt: true,
         },
         SequenceStep {
             tokens: &c_prompt[..25],
             cache: &mut c_cache,
             logits: false,
+            prompt: true,
         },
     ];
     let first = model.forward_sequences(&mut steps, &mut || true).unwrap();
@@ -90,16 +94,19 @@ fn check_batched_step(quant: &str, exact: bool) {
             tokens: &c_prompt[25..],
             cache: &mut c_cache,
             logits: true,
+            prompt: true,
         },
         SequenceStep {
             tokens: &a_next2,
             cache: &mut a_cache,
             logits: true,
+            prompt: false,
         },
         SequenceStep {
             tokens: &b_next,
             cache: &mut b_cache,
             logits: true,
+            prompt: false,
         },
     ];
     let second = model.forward_sequences(&mut steps, &mut || true).unwrap();
@@ -197,6 +204,7 @@ fn bad_steps_are_typed_errors() {
             tokens,
             cache,
             logits: true,
+            prompt: true,
         }];
         match model.forward_sequences(&mut steps, go) {
             Err(EngineError::InvalidParameter(m)) => assert!(m.contains(needle), "{m}"),
@@ -214,6 +222,7 @@ fn bad_steps_are_typed_errors() {
         tokens: &[1, 2],
         cache: &mut cache,
         logits: true,
+        prompt: true,
     }];
     let mut calls = 0;
     let stopped = model.forward_sequences(&mut steps, &mut || {
@@ -352,4 +361,73 @@ fn cancelling_one_request_leaves_the_others_unchanged() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert_eq!(engine.scheduler_stats().running, 0);
+}
+
+fn engine_with_prefix_cache(quant: &str, bytes: usize) -> Engine {
+    Engine::load(&EngineOptions {
+        model: tiny_gguf(quant),
+        scheduler: SchedulerOptions {
+            prefix_cache_bytes: bytes,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("loading tiny-{quant}: {e}"))
+}
+
+/// Three prompts sharing a 200-token start, as a translation's paragraphs share their
+/// instructions: the later ones reuse its whole blocks, and each prompt's text and
+/// log-probabilities are bit for bit those of an engine that reuses nothing. For the
+/// K-quants this holds because every prompt step takes the tiled kernels, however few rows
+/// an expert gets, and the router's product does not depend on the row count.
+fn check_prefix_reuse(quant: &str) {
+    let cached = engine_with_prefix_cache(quant, 64 << 20);
+    let fresh = engine_with_prefix_cache(quant, 0);
+    let shared = long_prompt(200);
+    let prompts: Vec<Vec<u32>> = ["en", "he", "inst"]
+        .iter()
+        .map(|name| [shared.clone(), prompt_ids(name)].concat())
+        .collect();
+    let params = GenerationParams {
+        logprobs: Some(3),
+        ..sampled(21, 16)
+    };
+    let before = cached.counters();
+    for (i, prompt) in prompts.iter().enumerate() {
+        let (got, timings) = cached
+            .generate_n_timed(prompt, &params, 2, &mut |_| true)
+            .unwrap();
+        let (want, none) = fresh
+            .generate_n_timed(prompt, &params, 2, &mut |_| true)
+            .unwrap();
+        let reused = if i == 0 { 0 } else { 192 };
+        assert_eq!(timings.cached_prompt_tokens, reused, "prompt {i}");
+        assert_eq!(none.cached_prompt_tokens, 0);
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                g.ids, w.ids,
+                "{quant} prompt {i}: reused prefix changed the text"
+            );
+            assert_eq!(g.logprobs, w.logprobs);
+        }
+    }
+    let after = cached.counters();
+    assert_eq!(
+        after.cached_prompt_tokens - before.cached_prompt_tokens,
+        384
+    );
+    let stats = cached.scheduler_stats();
+    assert!(stats.prefix_blocks >= 6, "{stats:?}");
+    assert!(stats.prefix_bytes > 0 && stats.prefix_bytes <= 64 << 20);
+    assert_eq!(fresh.scheduler_stats().prefix_blocks, 0);
+}
+
+#[test]
+fn a_shared_prompt_prefix_is_computed_once_with_the_same_results_on_q8_0() {
+    check_prefix_reuse("q8_0");
+}
+
+#[test]
+fn a_shared_prompt_prefix_is_computed_once_with_the_same_results_on_q4_k_m() {
+    check_prefix_reuse("q4_k_m");
 }

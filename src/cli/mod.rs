@@ -102,6 +102,10 @@ pub struct ModelArgs {
     /// Keep candle's repacked copies of Q4_K/Q6_K weights: faster prompts, up to ~2x memory.
     #[arg(long)]
     pub repack: bool,
+    /// MiB of keys and values kept for prompt prefixes that later prompts start with (the
+    /// instructions every chunk or paragraph repeats); 0 turns prefix reuse off.
+    #[arg(long, default_value_t = 256, env = "SOFER_PREFIX_CACHE_MIB")]
+    pub prefix_cache_mib: usize,
 }
 
 impl ModelArgs {
@@ -115,7 +119,10 @@ impl ModelArgs {
             } else {
                 sofer::engine::model::WeightKernels::Compact
             },
-            ..Default::default()
+            scheduler: sofer::engine::scheduler::SchedulerOptions {
+                prefix_cache_bytes: self.prefix_cache_mib.saturating_mul(1 << 20),
+                ..Default::default()
+            },
         }
     }
 }

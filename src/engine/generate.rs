@@ -111,6 +111,8 @@ pub struct LiveCounters {
     pub prefills: AtomicU64,
     /// Prompt tokens processed.
     pub prompt_tokens: AtomicU64,
+    /// Of those, tokens whose keys and values came from the prefix cache.
+    pub cached_prompt_tokens: AtomicU64,
     /// Decode steps.
     pub decode_steps: AtomicU64,
     /// Tokens generated over all samples.
@@ -122,6 +124,9 @@ pub struct LiveCounters {
 pub struct GenerationTimings {
     /// Prompt tokens processed.
     pub prompt_tokens: usize,
+    /// Of those, the leading tokens whose keys and values came from the prefix cache
+    /// instead of being computed.
+    pub cached_prompt_tokens: usize,
     /// Seconds spent on the prompt.
     pub prefill_secs: f64,
     /// Decode steps (each advances every live sample by one token).
@@ -185,6 +190,18 @@ pub trait Generator {
         n: usize,
         sink: &mut Sink<'_>,
     ) -> Result<Vec<Completion>>;
+
+    /// Like [`Generator::generate_n`], also saying how many leading prompt tokens came from
+    /// a prefix cache instead of being computed (0 for generators without one).
+    fn generate_n_reusing(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<(Vec<Completion>, usize)> {
+        Ok((self.generate_n(prompt, params, n, sink)?, 0))
+    }
 
     /// The log-probability of each continuation after `prompt` at `temperature`, from one
     /// prefill (see [`super::score`]). Generators that cannot score say so.

@@ -171,6 +171,8 @@ pub struct EngineCounters {
     pub prefills: u64,
     /// Prompt tokens processed over all prefills.
     pub prompt_tokens: u64,
+    /// Of those, tokens whose keys and values came from the prefix cache.
+    pub cached_prompt_tokens: u64,
     /// Decode steps (each advances every live sample by one token).
     pub decode_steps: u64,
     /// Tokens generated over all samples.
@@ -277,6 +279,7 @@ impl Engine {
         EngineCounters {
             prefills: c.prefills.load(Ordering::Relaxed),
             prompt_tokens: c.prompt_tokens.load(Ordering::Relaxed),
+            cached_prompt_tokens: c.cached_prompt_tokens.load(Ordering::Relaxed),
             decode_steps: c.decode_steps.load(Ordering::Relaxed),
             generated_tokens: c.generated_tokens.load(Ordering::Relaxed),
         }
@@ -304,6 +307,17 @@ impl Generator for Engine {
     ) -> Result<Vec<Completion>> {
         self.generate_n_timed(prompt, params, n, sink)
             .map(|(c, _)| c)
+    }
+
+    fn generate_n_reusing(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<(Vec<Completion>, usize)> {
+        self.generate_n_timed(prompt, params, n, sink)
+            .map(|(c, t)| (c, t.cached_prompt_tokens))
     }
 
     fn score(

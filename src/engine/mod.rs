@@ -9,6 +9,7 @@ pub mod heap;
 pub mod instance;
 pub mod kernels;
 pub mod model;
+pub mod prefix_cache;
 pub mod sampler;
 pub mod scheduler;
 pub mod score;

@@ -24,6 +24,7 @@ use super::generate::{
     SampleState, Sampled, Sink, Step, TokenLogprob,
 };
 use super::model::{KvCache, Model, SequenceStep};
+use super::prefix_cache::PrefixCache;
 use super::tokenizer::Tokenizer;
 
 /// How much the loop runs at once.
@@ -33,6 +34,9 @@ pub struct SchedulerOptions {
     pub max_sequences: usize,
     /// Prompt tokens per step, over all requests in their prompt.
     pub step_tokens: usize,
+    /// Bytes of keys and values kept for prompt prefixes that later prompts may start
+    /// with ([`PrefixCache`]); 0 turns prefix reuse off.
+    pub prefix_cache_bytes: usize,
 }
 
 impl Default for SchedulerOptions {
@@ -40,6 +44,7 @@ impl Default for SchedulerOptions {
         Self {
             max_sequences: 16,
             step_tokens: 256,
+            prefix_cache_bytes: 256 << 20,
         }
     }
 }
@@ -51,6 +56,8 @@ pub struct SchedulerGauges {
     waiting: AtomicUsize,
     steps: AtomicU64,
     batched_rows: AtomicU64,
+    prefix_blocks: AtomicUsize,
+    prefix_bytes: AtomicUsize,
 }
 
 /// A snapshot of [`SchedulerGauges`].
@@ -64,6 +71,10 @@ pub struct SchedulerStats {
     pub steps: u64,
     /// Sequence rows over all steps (÷ steps: the mean batch).
     pub batched_rows: u64,
+    /// Prompt-prefix blocks kept for reuse.
+    pub prefix_blocks: usize,
+    /// Their keys and values, in bytes.
+    pub prefix_bytes: usize,
 }
 
 impl SchedulerGauges {
@@ -74,6 +85,8 @@ impl SchedulerGauges {
             waiting: self.waiting.load(Ordering::Relaxed),
             steps: self.steps.load(Ordering::Relaxed),
             batched_rows: self.batched_rows.load(Ordering::Relaxed),
+            prefix_blocks: self.prefix_blocks.load(Ordering::Relaxed),
+            prefix_bytes: self.prefix_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -126,7 +139,9 @@ impl Scheduler {
             options: SchedulerOptions {
                 max_sequences: options.max_sequences.max(1),
                 step_tokens: options.step_tokens.max(1),
+                ..options
             },
+            prefix: PrefixCache::new(options.prefix_cache_bytes),
             gauges: gauges.clone(),
             pending: VecDeque::new(),
             jobs: Vec::new(),
@@ -292,6 +307,7 @@ struct Loop {
     gauges: Arc<SchedulerGauges>,
     pending: VecDeque<Request>,
     jobs: Vec<Job>,
+    prefix: PrefixCache,
 }
 
 impl Loop {
@@ -336,8 +352,7 @@ impl Loop {
                 continue;
             }
             used += request.n;
-            let capacity = request.prompt.len() + request.params.max_tokens;
-            let cache = match self.model.new_cache(1, capacity) {
+            let (cache, cached) = match self.prompt_cache(&request) {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = request.events.send(Event::Done(Err(e)));
@@ -353,14 +368,31 @@ impl Loop {
                 completions: vec![None; request.n],
                 request,
                 eos,
-                prompt: Some((cache, 0)),
+                prompt: Some((cache, cached)),
                 samples: Vec::new(),
-                timings: GenerationTimings::default(),
+                timings: GenerationTimings {
+                    cached_prompt_tokens: cached,
+                    ..GenerationTimings::default()
+                },
                 started: Instant::now(),
                 decode_started: None,
             });
         }
         self.publish();
+    }
+
+    /// A request's cache, holding the stored prefix blocks its prompt starts with, and how
+    /// many positions those fill.
+    fn prompt_cache(&mut self, request: &Request) -> Result<(KvCache, usize)> {
+        let capacity = request.prompt.len() + request.params.max_tokens;
+        let mut cache = self.model.new_cache(1, capacity)?;
+        match self.prefix.restore(&request.prompt, &mut cache) {
+            Ok(cached) => Ok((cache, cached)),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored prefix not restored; computing the prompt");
+                Ok((self.model.new_cache(1, capacity)?, 0))
+            }
+        }
     }
 
     fn leave_cancelled(&mut self) {
@@ -431,6 +463,7 @@ impl Loop {
                     tokens: std::slice::from_ref(&sample.next),
                     cache: &mut sample.cache,
                     logits: true,
+                    prompt: false,
                 });
             }
             if let Some((cache, done)) = job.prompt.as_mut() {
@@ -443,6 +476,7 @@ impl Loop {
                         tokens: &request.prompt[*done..*done + len],
                         cache,
                         logits: *done + len == total,
+                        prompt: true,
                     });
                     progress = Some((*done, total));
                 }
@@ -510,6 +544,12 @@ impl Loop {
         self.counters
             .prompt_tokens
             .fetch_add(total as u64, Ordering::Relaxed);
+        self.counters
+            .cached_prompt_tokens
+            .fetch_add(job.timings.cached_prompt_tokens as u64, Ordering::Relaxed);
+        if let Err(e) = self.prefix.store(&job.request.prompt, &cache) {
+            tracing::warn!(error = %e, "prompt prefix not stored for reuse");
+        }
         let n = job.request.n;
         let mut caches = match (1..n)
             .map(|_| cache.fork(1))
@@ -570,6 +610,13 @@ impl Loop {
         self.gauges
             .waiting
             .store(self.pending.len(), Ordering::Relaxed);
+        let prefix = self.prefix.usage();
+        self.gauges
+            .prefix_blocks
+            .store(prefix.blocks, Ordering::Relaxed);
+        self.gauges
+            .prefix_bytes
+            .store(prefix.bytes, Ordering::Relaxed);
     }
 }
 

@@ -13,6 +13,7 @@
 //! [limits]
 //! queue_capacity = 16      # requests waiting for the engine; more → RESOURCE_EXHAUSTED
 //! workers = 1              # requests the engine runs at once
+//! prefix_cache_mib = 256   # keys and values kept for prompt prefixes later prompts share
 //! max_message_bytes = 33554432
 //! grace_period_seconds = 30
 //! stall_timeout_seconds = 10   # a stream whose client reads nothing this long is cancelled
@@ -80,6 +81,9 @@ pub struct Limits {
     pub queue_capacity: usize,
     /// Requests the engine runs at once.
     pub workers: usize,
+    /// MiB of keys and values kept for prompt prefixes (system prompts, instructions) that
+    /// later prompts start with; 0 turns prefix reuse off.
+    pub prefix_cache_mib: usize,
     /// Largest request message, in bytes.
     pub max_message_bytes: usize,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
@@ -94,6 +98,7 @@ impl Default for Limits {
         Self {
             queue_capacity: 16,
             workers: 1,
+            prefix_cache_mib: 256,
             max_message_bytes: 32 * 1024 * 1024,
             grace_period_seconds: 30,
             stall_timeout_seconds: crate::limits::DEFAULT_STALL_TIMEOUT.as_secs(),
@@ -234,6 +239,9 @@ impl ServerConfig {
         }
         if let Some(v) = var("SOFER_WORKERS") {
             self.limits.workers = parse("SOFER_WORKERS", &v)?;
+        }
+        if let Some(v) = var("SOFER_PREFIX_CACHE_MIB") {
+            self.limits.prefix_cache_mib = parse("SOFER_PREFIX_CACHE_MIB", &v)?;
         }
         if let Some(v) = var("SOFER_MAX_MESSAGE_BYTES") {
             self.limits.max_message_bytes = parse("SOFER_MAX_MESSAGE_BYTES", &v)?;

@@ -175,6 +175,7 @@ pub fn usage(u: &Usage) -> pb::Usage {
         chunks: u.chunks as u32,
         prefills: u.prefills as u32,
         duration_ms: u.ms,
+        cached_prompt_tokens: u.cached_prompt_tokens as u32,
     }
 }
 

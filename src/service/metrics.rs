@@ -54,6 +54,9 @@ pub struct Metrics {
     waiting_sequences: Gauge,
     batch_steps: Counter,
     batch_rows: Counter,
+    cached_prompt_tokens: Counter,
+    prefix_blocks: Gauge,
+    prefix_bytes: Gauge,
     seen: Mutex<Seen>,
 }
 
@@ -138,6 +141,24 @@ impl Default for Metrics {
             "sequences over all batched passes (÷ engine_batch_steps: the mean batch)",
             batch_rows.clone(),
         );
+        let cached_prompt_tokens = Counter::default();
+        registry.register(
+            "engine_cached_prompt_tokens",
+            "prompt tokens whose keys and values came from the prefix cache (of engine_prompt_tokens)",
+            cached_prompt_tokens.clone(),
+        );
+        let prefix_blocks = Gauge::default();
+        registry.register(
+            "engine_prefix_cache_blocks",
+            "prompt-prefix blocks kept for reuse",
+            prefix_blocks.clone(),
+        );
+        let prefix_bytes = Gauge::default();
+        registry.register(
+            "engine_prefix_cache_bytes",
+            "bytes of keys and values in the prefix cache",
+            prefix_bytes.clone(),
+        );
         Self {
             registry,
             requests,
@@ -152,6 +173,9 @@ impl Default for Metrics {
             waiting_sequences,
             batch_steps,
             batch_rows,
+            cached_prompt_tokens,
+            prefix_blocks,
+            prefix_bytes,
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -188,11 +212,15 @@ impl Metrics {
             self.prefills.inc_by(now.prefills - before.prefills);
             self.prompt_tokens
                 .inc_by(now.prompt_tokens - before.prompt_tokens);
+            self.cached_prompt_tokens
+                .inc_by(now.cached_prompt_tokens - before.cached_prompt_tokens);
             self.generated_tokens
                 .inc_by(now.generated_tokens - before.generated_tokens);
             seen.counters = Some(now);
             let batch = engine.scheduler_stats();
             self.running_sequences.set(batch.running as i64);
+            self.prefix_blocks.set(batch.prefix_blocks as i64);
+            self.prefix_bytes.set(batch.prefix_bytes as i64);
             self.waiting_sequences.set(batch.waiting as i64);
             self.batch_steps
                 .inc_by(batch.steps.saturating_sub(seen.scheduler.steps));

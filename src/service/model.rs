@@ -68,6 +68,10 @@ impl ModelService for Model {
                 running_sequences: batch.running as u32,
                 waiting_requests: batch.waiting as u32,
                 batch_steps: batch.steps,
+                prompt_tokens: counters.prompt_tokens,
+                cached_prompt_tokens: counters.cached_prompt_tokens,
+                prefix_cache_blocks: batch.prefix_blocks as u32,
+                prefix_cache_bytes: batch.prefix_bytes as u64,
                 batch_sequences: batch.batched_rows,
             })
         });

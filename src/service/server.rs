@@ -28,6 +28,7 @@ use super::pb::model_service_server::ModelServiceServer;
 use super::queue::EngineQueue;
 use super::request::{Arrived, CallInfo};
 use super::status::ApiResult;
+use crate::engine::scheduler::SchedulerOptions;
 use crate::engine::EngineOptions;
 use crate::retrieval::{RetrievalError, RetrievalIndex};
 use crate::tasks::{TaskError, TaskRuntime};
@@ -141,6 +142,10 @@ fn load(config: &ServerConfig) -> Result<TaskRuntime, ServeError> {
         &EngineOptions {
             model: model.clone(),
             tokenizer_json: config.tokenizer.clone(),
+            scheduler: SchedulerOptions {
+                prefix_cache_bytes: config.limits.prefix_cache_mib.saturating_mul(1 << 20),
+                ..SchedulerOptions::default()
+            },
             ..Default::default()
         },
         config.prompts.as_deref(),

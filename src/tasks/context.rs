@@ -58,6 +58,9 @@ pub type Output<'a> = dyn FnMut(Event<'_>) -> bool + 'a;
 pub struct Usage {
     /// Prompt tokens over all generation calls.
     pub prompt_tokens: usize,
+    /// Of those, the tokens whose keys and values the engine reused from its prefix cache
+    /// (instructions and system prompts shared with earlier calls) instead of computing.
+    pub cached_prompt_tokens: usize,
     /// Generated tokens over all calls and samples.
     pub completion_tokens: usize,
     /// Pieces the document was cut into (map chunks, translated segments; 1 otherwise).
@@ -198,9 +201,10 @@ impl TaskContext<'_> {
         sink: &mut dyn FnMut(Step<'_>) -> bool,
         usage: &mut Usage,
     ) -> Result<Vec<Completion>> {
-        let completions = self.generator.generate_n(prompt, params, n, sink)?;
+        let (completions, cached) = self.generator.generate_n_reusing(prompt, params, n, sink)?;
         usage.prefills += 1;
         usage.prompt_tokens += prompt.len();
+        usage.cached_prompt_tokens += cached;
         usage.completion_tokens += completions.iter().map(|c| c.ids.len()).sum::<usize>();
         Ok(completions)
     }

@@ -18,7 +18,9 @@
 //! bit-identical to ggml's AVX2 dot products (and candle's ports of them). The AVX-512 VNNI
 //! prompt kernels of Q4_K/Q5_K (`tile45_vnni`) keep ggml's exact integer sums in another float
 //! order (one `vpdpbusd` per 4 values, one float scale per sub-block): twice as fast, within f32
-//! rounding of ggml, and the engine's parity checks against llama.cpp hold unchanged.
+//! rounding of ggml, and the engine's parity checks against llama.cpp hold unchanged. The
+//! model runs every step that carries prompt tokens on the tiled paths, however few rows a
+//! product gets, so that a prompt rounds the same however it is batched.
 
 pub mod attention;
 #[cfg(target_arch = "x86_64")]

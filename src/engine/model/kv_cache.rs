@@ -86,6 +86,51 @@ impl KvCache {
         self.len += seq;
     }
 
+    /// Copies positions `start..start + len` of every layer out of this one-sequence cache:
+    /// per layer `(k, v)`, each `(1, n_kv_heads, len, head_dim)` in storage of its own.
+    pub fn read_positions(&self, start: usize, len: usize) -> Result<Vec<(Tensor, Tensor)>> {
+        if self.batch() != 1 || start + len > self.len {
+            candle_core::bail!(
+                "cannot read positions {start}..{} of a {}-row cache holding {}",
+                start + len,
+                self.batch(),
+                self.len
+            );
+        }
+        let own = |t: &Tensor| -> Result<Tensor> {
+            let part = t.narrow(2, start, len)?;
+            let shape = part.shape().clone();
+            Tensor::from_vec(part.flatten_all()?.to_vec1::<f32>()?, shape, t.device())
+        };
+        self.layers
+            .iter()
+            .map(|l| Ok((own(&l.k)?, own(&l.v)?)))
+            .collect()
+    }
+
+    /// Appends positions read by [`KvCache::read_positions`] (every layer's `(k, v)`, the
+    /// same length each) at the end of this cache.
+    pub fn push_positions(&mut self, kv: &[(Tensor, Tensor)]) -> Result<()> {
+        if kv.len() != self.layers.len() {
+            candle_core::bail!(
+                "{} layers of positions for a cache of {}",
+                kv.len(),
+                self.layers.len()
+            );
+        }
+        let seq = kv
+            .first()
+            .map_or(0, |(k, _)| k.dims().get(2).copied().unwrap_or(0));
+        for (layer, (k, v)) in kv.iter().enumerate() {
+            if k.dims().get(2) != Some(&seq) || v.dims().get(2) != Some(&seq) {
+                candle_core::bail!("layer {layer}'s positions differ in length");
+            }
+            self.append(layer, k, v)?;
+        }
+        self.advance(seq);
+        Ok(())
+    }
+
     /// A cache for `batch` sequences that all start from this cache's single sequence:
     /// the shared prompt is computed once and copied into each row.
     pub fn fork(&self, batch: usize) -> Result<Self> {

@@ -25,8 +25,8 @@ use embedding::{Embeddings, FileRows};
 use expert_usage::ExpertUsage;
 use feed_forward::{Mlp, SparseMoe};
 pub use kv_cache::KvCache;
-use linear::Linear;
 pub use linear::WeightKernels;
+use linear::{Linear, RowByRow};
 use rope::Rope;
 pub use sequences::SequenceStep;
 
@@ -164,7 +164,7 @@ impl Model {
                         .map(|e| loader.expert(&p, e, layout, c))
                         .collect::<Result<Vec<_>>>()?;
                     FeedForward::Moe(SparseMoe::new(
-                        loader.matmul(&format!("{p}.ffn_gate_inp.weight"), &[c.n_experts, dim])?,
+                        loader.router(&format!("{p}.ffn_gate_inp.weight"), &[c.n_experts, dim])?,
                         experts,
                         c.n_experts_used,
                         i,
@@ -284,7 +284,10 @@ impl Model {
                 (false, true) => Outputs::Last,
                 (false, false) => Outputs::None,
             };
-            if let Some(logits) = self.forward_chunk(&ids, cache, want, &mut check)? {
+            let out = linear::with_rows_tiled(batch * len > 1, || {
+                self.forward_chunk(&ids, cache, want, &mut check)
+            })?;
+            if let Some(logits) = out {
                 outputs.push(logits);
             }
             start += len;
@@ -417,6 +420,27 @@ impl Loader<'_> {
             None => self.gguf.tensor(name, self.device)?,
         };
         Ok(Linear::new(Arc::new(t), self.kernels)?)
+    }
+
+    /// The MoE router: float weights go row by row ([`RowByRow`]), so the experts a token
+    /// picks never depend on the rest of the batch; quantized ones as any matrix.
+    fn router(&self, name: &str, expected: &[usize]) -> Result<Linear> {
+        let (dtype, _) = self.gguf.tensor_info(name)?;
+        let float = matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
+        if !float || !self.device.is_cpu() {
+            return self.matmul(name, expected);
+        }
+        let weights = self
+            .qtensor(name, expected)?
+            .dequantize(self.device)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        Ok(Linear::RowByRow(Arc::new(RowByRow::new(
+            weights,
+            expected[0],
+            expected[1],
+        )?)))
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Tensor> {

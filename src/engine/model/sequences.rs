@@ -17,6 +17,8 @@ pub struct SequenceStep<'a> {
     pub cache: &'a mut KvCache,
     /// Whether the step should return logits for its last token.
     pub logits: bool,
+    /// Whether `tokens` are prompt tokens (not the one token a sample just drew).
+    pub prompt: bool,
 }
 
 impl Model {
@@ -30,6 +32,18 @@ impl Model {
         go_on: &mut dyn FnMut() -> bool,
     ) -> Result<Vec<Option<Vec<f32>>>> {
         self.check_steps(steps)?;
+        // Only a lone decode row takes the one-row kernels: a prompt's rows must round the
+        // same however it was cut into steps (see `linear::with_rows_tiled`).
+        let rows: usize = steps.iter().map(|s| s.tokens.len()).sum();
+        let tiled = rows > 1 || steps.iter().any(|s| s.prompt);
+        super::linear::with_rows_tiled(tiled, || self.forward_steps(steps, go_on))
+    }
+
+    fn forward_steps(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<Vec<Option<Vec<f32>>>> {
         let mut parts = Vec::with_capacity(steps.len());
         let mut ids = Vec::new();
         for step in steps.iter() {
