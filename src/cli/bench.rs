@@ -69,7 +69,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.repetitions > 0, "`--repetitions` must be at least 1");
     let load_start = Instant::now();
-    let engine = Engine::load(&args.model.engine_options())?;
+    // Every repetition runs the same prompt: a prefix cache would serve it instead of
+    // measuring the prefill.
+    let mut options = args.model.engine_options();
+    options.scheduler.prefix_cache_bytes = 0;
+    let engine = Engine::load(&options)?;
     let load_s = load_start.elapsed().as_secs_f64();
     let vocab = engine.info().config.vocab_size as u32;
     // A fixed, varied prompt of ordinary tokens (ids past the byte and control pieces).
