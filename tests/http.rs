@@ -30,12 +30,15 @@ fn url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.http)
 }
 
-/// `value` without the wall times (`durationMs`), which differ between any two calls.
+/// `value` without what differs between two equal calls: the wall times (`durationMs`)
+/// and the prompt tokens the later one found in the prefix cache (`cachedPromptTokens`).
 fn timeless(mut value: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(map) => {
                 map.remove("durationMs");
+                // The second of two equal calls reuses the first one's prompt prefix.
+                map.remove("cachedPromptTokens");
                 map.values_mut().for_each(strip);
             }
             Value::Array(items) => items.iter_mut().for_each(strip),
@@ -80,6 +83,15 @@ async fn task_routes_over_curl_answer_what_grpc_answers() {
     assert!(!grpc.summary.is_empty());
     assert_eq!(http.json()["summary"], grpc.summary);
     assert_eq!(timeless(http.json()), timeless(to_json(&grpc)));
+    // The same prompt a second time: its whole 32-token blocks came from the prefix cache.
+    let cached = http.json()["usage"]["cachedPromptTokens"]
+        .as_u64()
+        .unwrap_or(0);
+    let prompt = http.json()["usage"]["promptTokens"].as_u64().unwrap_or(0);
+    assert!(
+        cached > 0 && cached % 32 == 0 && cached < prompt,
+        "cached {cached} of {prompt} prompt tokens"
+    );
     let events = client::stream(&url(&server, "/v1/summarize:stream"), &body);
     let deltas: String = events
         .iter()
