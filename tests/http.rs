@@ -89,7 +89,7 @@ async fn task_routes_over_curl_answer_what_grpc_answers() {
         .unwrap_or(0);
     let prompt = http.json()["usage"]["promptTokens"].as_u64().unwrap_or(0);
     assert!(
-        cached > 0 && cached % 32 == 0 && cached < prompt,
+        cached > 0 && cached.is_multiple_of(32) && cached < prompt,
         "cached {cached} of {prompt} prompt tokens"
     );
     let events = client::stream(&url(&server, "/v1/summarize:stream"), &body);
