@@ -200,13 +200,11 @@ fn tiled_for_every_row() -> bool {
     TILED_FOR_EVERY_ROW.with(Cell::get)
 }
 
-/// Runs `f` (a forward pass over several rows, on this thread) with the K-quant products on
-/// their tiled path whatever their row count. The one-row decode path rounds differently,
-/// and inside a step an expert may get one row or many depending on what else the step
+/// Runs `f` (a forward pass, on this thread) with the K-quant products on their tiled path
+/// whatever their row count when `tiled`. The one-row decode path rounds differently, and
+/// inside a step an expert may get one row or many depending on what else the step
 /// carries; so that a prompt's rows give the same bits however it was cut into steps (or
-/// after a reused prefix), every product of a step of several rows is tiled. Only a step
-/// of a single row (one sequence decoding alone) takes the decode path: `tiled` says
-/// which this is.
+/// after a reused prefix), the steps that carry prompt tokens run every product tiled.
 pub fn with_rows_tiled<T>(tiled: bool, f: impl FnOnce() -> T) -> T {
     struct Restore(bool);
     impl Drop for Restore {
