@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use common::{prompt_ids, sampled, tiny_gguf};
-use sofer::engine::generate::Step;
+use sofer::engine::generate::{CallStep, Step};
 use sofer::engine::model::{KvCache, Model, SequenceStep};
 use sofer::engine::scheduler::SchedulerOptions;
-use sofer::engine::{Engine, EngineError, EngineOptions, GenerationParams, Generator};
+use sofer::engine::{
+    Completion, Engine, EngineError, EngineOptions, GenerationCall, GenerationParams, Generator,
+};
 
 fn engine(quant: &str) -> Engine {
     Engine::load(&EngineOptions {
@@ -430,4 +432,150 @@ fn a_shared_prompt_prefix_is_computed_once_with_the_same_results_on_q8_0() {
 #[test]
 fn a_shared_prompt_prefix_is_computed_once_with_the_same_results_on_q4_k_m() {
     check_prefix_reuse("q4_k_m");
+}
+
+fn engine_with(quant: &str, options: SchedulerOptions) -> Engine {
+    Engine::load(&EngineOptions {
+        model: tiny_gguf(quant),
+        scheduler: options,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("loading tiny-{quant}: {e}"))
+}
+
+fn six_calls() -> Vec<GenerationCall> {
+    let prompts = [
+        prompt_ids("en"),
+        prompt_ids("he"),
+        long_prompt(300),
+        prompt_ids("inst"),
+        long_prompt(40),
+        prompt_ids("he"),
+    ];
+    let ns = [1, 2, 1, 3, 1, 1];
+    prompts
+        .into_iter()
+        .zip(ns)
+        .enumerate()
+        .map(|(i, (prompt, n))| GenerationCall {
+            prompt,
+            params: sampled(30 + i as u64, 12 + 3 * i),
+            n,
+        })
+        .collect()
+}
+
+/// Runs `calls` through `generate_many`, returning each call's samples and the most
+/// sequences the batch held at any token.
+fn run_many(engine: &Engine, calls: &[GenerationCall]) -> (Vec<Vec<Completion>>, usize) {
+    let mut got: Vec<Option<Vec<Completion>>> = vec![None; calls.len()];
+    let mut most = 0;
+    engine
+        .generate_many(calls, &mut |step| {
+            match step {
+                CallStep::Done {
+                    call, completions, ..
+                } => {
+                    assert!(got[call].is_none(), "call {call} answered twice");
+                    got[call] = Some(completions);
+                }
+                CallStep::Step { .. } => most = most.max(engine.scheduler_stats().running),
+            }
+            true
+        })
+        .unwrap();
+    (got.into_iter().map(Option::unwrap).collect(), most)
+}
+
+#[test]
+fn one_callers_calls_run_side_by_side_within_its_window_with_their_solo_text() {
+    let engine = engine_with(
+        "q8_0",
+        SchedulerOptions {
+            sequences_per_caller: 4,
+            ..Default::default()
+        },
+    );
+    let calls = six_calls();
+    let solo: Vec<Vec<Completion>> = calls
+        .iter()
+        .map(|c| {
+            engine
+                .generate_n(&c.prompt, &c.params, c.n, &mut |_| true)
+                .unwrap()
+        })
+        .collect();
+    let before = engine.scheduler_stats();
+    let (together, most) = run_many(&engine, &calls);
+    let after = engine.scheduler_stats();
+    for (i, (alone, batched)) in solo.iter().zip(&together).enumerate() {
+        assert_eq!(alone.len(), calls[i].n);
+        for (a, b) in alone.iter().zip(batched) {
+            assert_eq!(a.ids, b.ids, "call {i}: side by side differs from alone");
+            assert_eq!(a.text, b.text);
+        }
+    }
+    assert!(
+        most <= 4,
+        "{most} sequences in the batch past a window of 4"
+    );
+    let rows = (after.batched_rows - before.batched_rows) as f64;
+    let steps = (after.steps - before.steps) as f64;
+    assert!(
+        rows / steps > 1.5,
+        "{rows} rows in {steps} steps: not side by side"
+    );
+    assert_eq!((after.running, after.kv_bytes), (0, 0));
+}
+
+#[test]
+fn past_the_kv_budget_requests_wait_and_a_request_alone_still_runs() {
+    let engine = engine_with(
+        "q8_0",
+        SchedulerOptions {
+            kv_cache_bytes: 1,
+            ..Default::default()
+        },
+    );
+    let calls = six_calls();
+    let before = engine.scheduler_stats();
+    let (together, most) = run_many(&engine, &calls);
+    let after = engine.scheduler_stats();
+    assert_eq!(together.len(), 6);
+    // One request at a time: its n samples, never a second request beside them.
+    assert!(most <= 3, "{most} sequences with no KV memory to spare");
+    let (rows, steps) = (
+        after.batched_rows - before.batched_rows,
+        after.steps - before.steps,
+    );
+    let samples_max = calls.iter().map(|c| c.n as u64).max().unwrap();
+    assert!(rows <= steps * samples_max);
+}
+
+#[test]
+fn a_bad_call_fails_them_all_before_any_runs_and_a_stop_cancels_the_rest() {
+    let engine = engine("q8_0");
+    let mut calls = six_calls();
+    calls[4].params.max_tokens = 1 << 30;
+    let before = engine.counters();
+    let err = engine.generate_many(&calls, &mut |_| true).unwrap_err();
+    assert!(matches!(err, EngineError::ContextOverflow { .. }), "{err}");
+    assert_eq!(engine.counters().prefills, before.prefills);
+    let calls = six_calls();
+    let mut done = 0;
+    let err = engine
+        .generate_many(&calls, &mut |step| {
+            if matches!(step, CallStep::Done { .. }) {
+                done += 1;
+            }
+            done < 1
+        })
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Cancelled));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while engine.scheduler_stats().running > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(engine.scheduler_stats().running, 0);
+    assert!(engine.counters().prefills - before.prefills < 6);
 }

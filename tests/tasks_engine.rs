@@ -11,8 +11,8 @@ use sofer::engine::gguf::GgufFile;
 use sofer::engine::{Completion, Engine, EngineOptions, GenerationParams, Generator};
 use sofer::prompt::{ChatFormat, PromptSet};
 use sofer::tasks::{
-    classify, summarize, translate, ClassifyRequest, LabelSpec, SamplingRequest, SummarizeRequest,
-    TaskContext, TokenizerCounter, TranslateRequest,
+    classify, summarize, translate, ClassifyRequest, Event, LabelSpec, SamplingRequest,
+    SummarizeRequest, TaskContext, TokenizerCounter, TranslateRequest,
 };
 use sofer::text::{paragraphs, TokenCounter};
 
@@ -61,6 +61,15 @@ impl Setup {
                 engine,
                 calls: RefCell::new(Vec::new()),
             },
+        }
+    }
+
+    /// The recording generator runs calls one after another; this context gives the tasks
+    /// the engine itself, which runs them side by side.
+    fn parallel(&self) -> TaskContext<'_> {
+        TaskContext {
+            generator: &self.generator.engine,
+            ..self.context()
         }
     }
 
@@ -211,6 +220,12 @@ fn a_30k_token_hebrew_document_map_reduces_with_every_chunk_in_budget() {
     for (prompt, _, max) in calls.iter() {
         assert!(prompt + max <= ctx.context_length);
     }
+    // The engine runs the chunks (and each round's groups) side by side: same summary.
+    let parallel = setup.parallel();
+    let again = summarize(&parallel, &req, &mut |_| true).expect("summarize side by side");
+    assert_eq!(again.text, got.text);
+    assert_eq!(again.chunks, got.chunks);
+    assert_eq!(again.usage.prefills, got.usage.prefills);
 }
 
 #[test]
@@ -244,4 +259,17 @@ fn translate_with_three_candidates_picks_the_mbr_consensus_per_paragraph() {
         let best = c.mean_chrf.iter().cloned().fold(f64::MIN, f64::max);
         assert_eq!(c.mean_chrf[c.chosen], best);
     }
+    // Side by side in the engine's batch: the same candidates, and the text streams in order.
+    let mut streamed = String::new();
+    let again = translate(&setup.parallel(), &req, &mut |e| {
+        if let Event::Text(t) = e {
+            streamed.push_str(t);
+        }
+        true
+    })
+    .expect("translate side by side");
+    assert_eq!(again.candidates, got.candidates);
+    assert_eq!(again.segments, got.segments);
+    assert_eq!(again.text, got.text);
+    assert_eq!(streamed, got.text);
 }

@@ -106,6 +106,10 @@ pub struct ModelArgs {
     /// instructions every chunk or paragraph repeats); 0 turns prefix reuse off.
     #[arg(long, default_value_t = 256, env = "SOFER_PREFIX_CACHE_MIB")]
     pub prefix_cache_mib: usize,
+    /// MiB of keys and values the running sequences may hold (the chunks or paragraphs a
+    /// task runs side by side); past it, generations wait for room.
+    #[arg(long, default_value_t = 4096, env = "SOFER_KV_CACHE_MIB")]
+    pub kv_cache_mib: usize,
 }
 
 impl ModelArgs {
@@ -121,6 +125,7 @@ impl ModelArgs {
             },
             scheduler: sofer::engine::scheduler::SchedulerOptions {
                 prefix_cache_bytes: self.prefix_cache_mib.saturating_mul(1 << 20),
+                kv_cache_bytes: self.kv_cache_mib.saturating_mul(1 << 20),
                 ..Default::default()
             },
         }

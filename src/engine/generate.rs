@@ -169,6 +169,41 @@ pub enum Step<'a> {
 /// Receives the engine's steps; returning `false` cancels the whole request.
 pub type Sink<'a> = dyn FnMut(Step<'_>) -> bool + 'a;
 
+/// One generation of several submitted together ([`Generator::generate_many`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationCall {
+    /// The prompt's ids.
+    pub prompt: Vec<u32>,
+    /// What to generate.
+    pub params: GenerationParams,
+    /// Samples from the one prefill.
+    pub n: usize,
+}
+
+/// What [`Generator::generate_many`] reports: a step of one call, or one call's end.
+#[derive(Debug)]
+pub enum CallStep<'a> {
+    /// Call `call` made progress.
+    Step {
+        /// The call (its index among those submitted).
+        call: usize,
+        /// What it did.
+        step: Step<'a>,
+    },
+    /// Call `call` finished.
+    Done {
+        /// The call.
+        call: usize,
+        /// Its samples.
+        completions: Vec<Completion>,
+        /// Its leading prompt tokens that came from a prefix cache.
+        cached_prompt_tokens: usize,
+    },
+}
+
+/// Receives [`CallStep`]s; returning `false` cancels every call still running.
+pub type CallSink<'a> = dyn FnMut(CallStep<'_>) -> bool + 'a;
+
 /// What tasks rely on: text from token ids, one sample or many from one prefill.
 pub trait Generator {
     /// One sample.
@@ -201,6 +236,27 @@ pub trait Generator {
         sink: &mut Sink<'_>,
     ) -> Result<(Vec<Completion>, usize)> {
         Ok((self.generate_n(prompt, params, n, sink)?, 0))
+    }
+
+    /// Independent calls at once: a generator that batches (the engine's scheduler) runs
+    /// them side by side; this default runs them one after another. Each call's steps and
+    /// its end go to `sink`, tagged with its index; the ends may come in any order. The
+    /// first error, or `sink` returning `false`, stops the calls still running.
+    fn generate_many(&self, calls: &[GenerationCall], sink: &mut CallSink<'_>) -> Result<()> {
+        for (call, c) in calls.iter().enumerate() {
+            let mut steps = |step: Step<'_>| sink(CallStep::Step { call, step });
+            let (completions, cached_prompt_tokens) =
+                self.generate_n_reusing(&c.prompt, &c.params, c.n, &mut steps)?;
+            let done = CallStep::Done {
+                call,
+                completions,
+                cached_prompt_tokens,
+            };
+            if !sink(done) {
+                return Err(EngineError::Cancelled);
+            }
+        }
+        Ok(())
     }
 
     /// The log-probability of each continuation after `prompt` at `temperature`, from one

@@ -12,7 +12,8 @@ use serde::Serialize;
 use super::config::ModelConfig;
 use super::error::{EngineError, Result};
 use super::generate::{
-    Completion, GenerationParams, GenerationTimings, Generator, LiveCounters, Sink,
+    CallSink, Completion, GenerationCall, GenerationParams, GenerationTimings, Generator,
+    LiveCounters, Sink,
 };
 use super::gguf::{tensor_bytes, GgufFile};
 use super::heap;
@@ -318,6 +319,10 @@ impl Generator for Engine {
     ) -> Result<(Vec<Completion>, usize)> {
         self.generate_n_timed(prompt, params, n, sink)
             .map(|(c, t)| (c, t.cached_prompt_tokens))
+    }
+
+    fn generate_many(&self, calls: &[GenerationCall], sink: &mut CallSink<'_>) -> Result<()> {
+        self.scheduler.generate_many(calls, sink)
     }
 
     fn score(

@@ -20,7 +20,8 @@ pub mod tokenizer;
 
 pub use error::{EngineError, Result};
 pub use generate::{
-    Completion, FinishReason, GenerationParams, Generator, TokenLogprob, MAX_TOP_LOGPROBS,
+    CallStep, Completion, FinishReason, GenerationCall, GenerationParams, Generator, TokenLogprob,
+    MAX_TOP_LOGPROBS,
 };
 pub use instance::{Engine, EngineCounters, EngineOptions, ModelInfo};
 pub use score::ContinuationScores;

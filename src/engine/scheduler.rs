@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::error::{EngineError, Result};
 use super::generate::{
-    check_request, Completion, Delta, GenerationParams, GenerationTimings, LiveCounters,
-    SampleState, Sampled, Sink, Step, TokenLogprob,
+    check_request, CallSink, CallStep, Completion, Delta, GenerationCall, GenerationParams,
+    GenerationTimings, LiveCounters, SampleState, Sampled, Sink, Step, TokenLogprob,
 };
 use super::model::{KvCache, Model, SequenceStep};
 use super::prefix_cache::PrefixCache;
@@ -34,6 +34,13 @@ pub struct SchedulerOptions {
     pub max_sequences: usize,
     /// Prompt tokens per step, over all requests in their prompt.
     pub step_tokens: usize,
+    /// Sequences one caller's parallel calls ([`Scheduler::generate_many`]: the chunks of
+    /// a summary, the paragraphs of a translation) keep in the batch at once, so a long
+    /// document leaves room for other callers.
+    pub sequences_per_caller: usize,
+    /// Bytes of keys and values the running sequences may hold; past it, requests wait
+    /// (a request alone always runs).
+    pub kv_cache_bytes: usize,
     /// Bytes of keys and values kept for prompt prefixes that later prompts may start
     /// with ([`PrefixCache`]); 0 turns prefix reuse off.
     pub prefix_cache_bytes: usize,
@@ -44,6 +51,8 @@ impl Default for SchedulerOptions {
         Self {
             max_sequences: 16,
             step_tokens: 256,
+            sequences_per_caller: 8,
+            kv_cache_bytes: 4 << 30,
             prefix_cache_bytes: 256 << 20,
         }
     }
@@ -56,6 +65,8 @@ pub struct SchedulerGauges {
     waiting: AtomicUsize,
     steps: AtomicU64,
     batched_rows: AtomicU64,
+    kv_bytes: AtomicUsize,
+    kv_budget: AtomicUsize,
     prefix_blocks: AtomicUsize,
     prefix_bytes: AtomicUsize,
 }
@@ -71,6 +82,10 @@ pub struct SchedulerStats {
     pub steps: u64,
     /// Sequence rows over all steps (÷ steps: the mean batch).
     pub batched_rows: u64,
+    /// Bytes of keys and values the running sequences hold.
+    pub kv_bytes: usize,
+    /// The most they may hold ([`SchedulerOptions::kv_cache_bytes`]).
+    pub kv_budget_bytes: usize,
     /// Prompt-prefix blocks kept for reuse.
     pub prefix_blocks: usize,
     /// Their keys and values, in bytes.
@@ -85,6 +100,8 @@ impl SchedulerGauges {
             waiting: self.waiting.load(Ordering::Relaxed),
             steps: self.steps.load(Ordering::Relaxed),
             batched_rows: self.batched_rows.load(Ordering::Relaxed),
+            kv_bytes: self.kv_bytes.load(Ordering::Relaxed),
+            kv_budget_bytes: self.kv_budget.load(Ordering::Relaxed),
             prefix_blocks: self.prefix_blocks.load(Ordering::Relaxed),
             prefix_bytes: self.prefix_bytes.load(Ordering::Relaxed),
         }
@@ -106,12 +123,39 @@ enum Event {
     Done(Result<(Vec<Completion>, GenerationTimings)>),
 }
 
+/// Where a request's events go: the caller's channel, tagged with the call's index.
+#[derive(Clone)]
+struct Reply {
+    call: usize,
+    events: Sender<(usize, Event)>,
+}
+
+impl Reply {
+    /// Sends `event`; `false` when the caller has gone.
+    fn send(&self, event: Event) -> bool {
+        self.events.send((self.call, event)).is_ok()
+    }
+}
+
 struct Request {
     prompt: Vec<u32>,
     params: GenerationParams,
     n: usize,
-    events: Sender<Event>,
+    reply: Reply,
     cancelled: Arc<AtomicBool>,
+}
+
+impl Request {
+    /// Positions its cache holds: the prompt and every sample's output.
+    fn capacity(&self) -> usize {
+        self.prompt.len() + self.params.max_tokens
+    }
+}
+
+/// What a call's caller hears from [`Scheduler::run`].
+enum Heard<'a> {
+    Step(Step<'a>),
+    Done(Vec<Completion>, GenerationTimings),
 }
 
 /// The handle callers hold; dropping it ends the loop once its requests are done.
@@ -120,7 +164,11 @@ pub struct Scheduler {
     thread: Option<JoinHandle<()>>,
     gauges: Arc<SchedulerGauges>,
     model: Arc<Model>,
+    sequences_per_caller: usize,
 }
+
+/// How often a waiting caller checks that the loop still runs.
+const ALIVE_CHECK: Duration = Duration::from_secs(1);
 
 impl Scheduler {
     /// Starts the loop on its own thread.
@@ -132,6 +180,10 @@ impl Scheduler {
     ) -> Result<Self> {
         let (submit, requests) = channel();
         let gauges = Arc::new(SchedulerGauges::default());
+        gauges
+            .kv_budget
+            .store(options.kv_cache_bytes, Ordering::Relaxed);
+        let kv_bytes_per_position = model.kv_bytes_per_position();
         let looped = Loop {
             model: model.clone(),
             tokenizer,
@@ -142,6 +194,7 @@ impl Scheduler {
                 ..options
             },
             prefix: PrefixCache::new(options.prefix_cache_bytes),
+            kv_bytes_per_position,
             gauges: gauges.clone(),
             pending: VecDeque::new(),
             jobs: Vec::new(),
@@ -155,6 +208,7 @@ impl Scheduler {
             thread: Some(thread),
             gauges,
             model,
+            sequences_per_caller: options.sequences_per_caller.max(1),
         })
     }
 
@@ -173,46 +227,122 @@ impl Scheduler {
         n: usize,
         sink: &mut Sink<'_>,
     ) -> Result<(Vec<Completion>, GenerationTimings)> {
-        if let Some(empty) = check_request(&self.model, prompt, params, n)? {
-            return Ok((empty, GenerationTimings::default()));
-        }
-        let (events, received) = channel();
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let request = Request {
+        let call = GenerationCall {
             prompt: prompt.to_vec(),
             params: params.clone(),
             n,
-            events,
-            cancelled: cancelled.clone(),
         };
+        let mut answer = None;
+        self.run(std::slice::from_ref(&call), &mut |_, heard| match heard {
+            Heard::Step(step) => sink(step),
+            Heard::Done(completions, timings) => {
+                answer = Some((completions, timings));
+                true
+            }
+        })?;
+        answer.ok_or(EngineError::Cancelled)
+    }
+
+    /// Independent calls side by side in the batch, at most
+    /// [`SchedulerOptions::sequences_per_caller`] sequences at a time (the next call joins
+    /// as one ends); blocks until all are done. See [`super::Generator::generate_many`].
+    pub fn generate_many(&self, calls: &[GenerationCall], sink: &mut CallSink<'_>) -> Result<()> {
+        self.run(calls, &mut |call, heard| match heard {
+            Heard::Step(step) => sink(CallStep::Step { call, step }),
+            Heard::Done(completions, timings) => sink(CallStep::Done {
+                call,
+                completions,
+                cached_prompt_tokens: timings.cached_prompt_tokens,
+            }),
+        })
+    }
+
+    /// Submits `calls` within the caller's window and passes on what the loop says, until
+    /// every call is answered, one fails, or `heard` returns `false` (the rest are
+    /// cancelled then).
+    fn run(
+        &self,
+        calls: &[GenerationCall],
+        heard: &mut dyn FnMut(usize, Heard<'_>) -> bool,
+    ) -> Result<()> {
+        let mut ready = Vec::with_capacity(calls.len());
+        for c in calls {
+            ready.push(check_request(&self.model, &c.prompt, &c.params, c.n)?);
+        }
         let stopped = || EngineError::Batch("the scheduler has stopped".into());
-        self.submit
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(request)
-            .map_err(|_| stopped())?;
-        for event in received {
+        let submit = self.submit.as_ref().ok_or_else(stopped)?;
+        let (events, received) = channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let cancel = |e: EngineError| {
+            cancelled.store(true, Ordering::Relaxed);
+            Err(e)
+        };
+        let (mut next, mut in_flight, mut left) = (0, 0, calls.len());
+        loop {
+            while next < calls.len()
+                && (in_flight == 0 || in_flight + calls[next].n <= self.sequences_per_caller)
+            {
+                let call = &calls[next];
+                if let Some(empty) = ready[next].take() {
+                    left -= 1;
+                    if !heard(next, Heard::Done(empty, GenerationTimings::default())) {
+                        return cancel(EngineError::Cancelled);
+                    }
+                } else {
+                    let request = Request {
+                        prompt: call.prompt.clone(),
+                        params: call.params.clone(),
+                        n: call.n,
+                        reply: Reply {
+                            call: next,
+                            events: events.clone(),
+                        },
+                        cancelled: cancelled.clone(),
+                    };
+                    if submit.send(request).is_err() {
+                        return cancel(stopped());
+                    }
+                    in_flight += call.n;
+                }
+                next += 1;
+            }
+            if left == 0 {
+                return Ok(());
+            }
+            let (call, event) = match received.recv_timeout(ALIVE_CHECK) {
+                Ok(got) => got,
+                Err(_) if self.thread.as_ref().is_some_and(|t| !t.is_finished()) => continue,
+                Err(_) => return cancel(stopped()),
+            };
             let go_on = match event {
-                Event::Prompt { done, total } => sink(Step::Prompt { done, total }),
+                Event::Prompt { done, total } => {
+                    heard(call, Heard::Step(Step::Prompt { done, total }))
+                }
                 Event::Token {
                     sample,
                     token,
                     text,
                     logprob,
-                } => sink(Step::Token(Delta {
-                    sample,
-                    token,
-                    text: &text,
-                    logprob: logprob.as_ref(),
-                })),
-                Event::Done(result) => return result,
+                } => heard(
+                    call,
+                    Heard::Step(Step::Token(Delta {
+                        sample,
+                        token,
+                        text: &text,
+                        logprob: logprob.as_ref(),
+                    })),
+                ),
+                Event::Done(Ok((completions, timings))) => {
+                    in_flight -= calls[call].n;
+                    left -= 1;
+                    heard(call, Heard::Done(completions, timings))
+                }
+                Event::Done(Err(e)) => return cancel(e),
             };
             if !go_on {
-                cancelled.store(true, Ordering::Relaxed);
-                return Err(EngineError::Cancelled);
+                return cancel(EngineError::Cancelled);
             }
         }
-        Err(stopped())
     }
 }
 
@@ -260,7 +390,7 @@ impl Job {
     }
 
     fn send(&self, event: Event) {
-        if self.request.events.send(event).is_err() {
+        if !self.request.reply.send(event) {
             // The caller has gone: nobody wants the rest.
             self.request.cancelled.store(true, Ordering::Relaxed);
         }
@@ -288,7 +418,7 @@ type StepLogits = Vec<Option<Vec<f32>>>;
 /// A request in a step: whom to tell about prompt progress (`(done, total)` when its prompt
 /// is in the step), and whose cancellation counts.
 struct Watcher {
-    events: Sender<Event>,
+    reply: Reply,
     cancelled: Arc<AtomicBool>,
     progress: Option<(usize, usize)>,
 }
@@ -308,6 +438,7 @@ struct Loop {
     pending: VecDeque<Request>,
     jobs: Vec<Job>,
     prefix: PrefixCache,
+    kv_bytes_per_position: usize,
 }
 
 impl Loop {
@@ -337,12 +468,30 @@ impl Loop {
         }
     }
 
-    /// Moves waiting requests into the batch while there is room (a request alone always
-    /// fits, whatever its `n`).
+    /// Bytes of keys and values `n` caches of `capacity` positions hold.
+    fn kv_bytes(&self, n: usize, capacity: usize) -> usize {
+        n.saturating_mul(capacity)
+            .saturating_mul(self.kv_bytes_per_position)
+    }
+
+    fn kv_bytes_used(&self) -> usize {
+        self.jobs
+            .iter()
+            .map(|j| self.kv_bytes(j.sequences(), j.request.capacity()))
+            .sum()
+    }
+
+    /// Moves waiting requests into the batch while there are sequences and KV memory free
+    /// (a request alone always fits, whatever its `n` and length).
     fn admit(&mut self) {
         let mut used: usize = self.jobs.iter().map(Job::sequences).sum();
+        let mut bytes = self.kv_bytes_used();
         while let Some(request) = self.pending.front() {
-            if used > 0 && used + request.n > self.options.max_sequences {
+            let needs = self.kv_bytes(request.n, request.capacity());
+            if used > 0
+                && (used + request.n > self.options.max_sequences
+                    || bytes.saturating_add(needs) > self.options.kv_cache_bytes)
+            {
                 break;
             }
             let Some(request) = self.pending.pop_front() else {
@@ -352,10 +501,11 @@ impl Loop {
                 continue;
             }
             used += request.n;
+            bytes = bytes.saturating_add(needs);
             let (cache, cached) = match self.prompt_cache(&request) {
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = request.events.send(Event::Done(Err(e)));
+                    let _ = request.reply.send(Event::Done(Err(e)));
                     continue;
                 }
             };
@@ -384,7 +534,7 @@ impl Loop {
     /// A request's cache, holding the stored prefix blocks its prompt starts with, and how
     /// many positions those fill.
     fn prompt_cache(&mut self, request: &Request) -> Result<(KvCache, usize)> {
-        let capacity = request.prompt.len() + request.params.max_tokens;
+        let capacity = request.capacity();
         let mut cache = self.model.new_cache(1, capacity)?;
         match self.prefix.restore(&request.prompt, &mut cache) {
             Ok(cached) => Ok((cache, cached)),
@@ -403,6 +553,7 @@ impl Loop {
             }
             !cancelled
         });
+        self.publish();
     }
 
     /// One batched forward pass and what follows from its logits.
@@ -483,7 +634,7 @@ impl Loop {
             }
             if decoding || progress.is_some() {
                 watchers.push(Watcher {
-                    events: request.events.clone(),
+                    reply: request.reply.clone(),
                     cancelled: request.cancelled.clone(),
                     progress,
                 });
@@ -499,7 +650,7 @@ impl Loop {
         let mut go_on = || {
             for w in &watchers {
                 if let Some((done, total)) = w.progress {
-                    let _ = w.events.send(Event::Prompt { done, total });
+                    let _ = w.reply.send(Event::Prompt { done, total });
                 }
             }
             !watchers.iter().all(|w| w.cancelled.load(Ordering::Relaxed))
@@ -595,18 +746,21 @@ impl Loop {
                 .map_or(0.0, |t| t.elapsed().as_secs_f64());
             let completions: Vec<Completion> =
                 job.completions.iter_mut().flat_map(Option::take).collect();
-            answers.push((job.request.events.clone(), completions, job.timings.clone()));
+            answers.push((job.request.reply.clone(), completions, job.timings.clone()));
             false
         });
         self.publish();
-        for (events, completions, timings) in answers {
-            let _ = events.send(Event::Done(Ok((completions, timings))));
+        for (reply, completions, timings) in answers {
+            let _ = reply.send(Event::Done(Ok((completions, timings))));
         }
     }
 
     fn publish(&self) {
         let running: usize = self.jobs.iter().map(Job::sequences).sum();
         self.gauges.running.store(running, Ordering::Relaxed);
+        self.gauges
+            .kv_bytes
+            .store(self.kv_bytes_used(), Ordering::Relaxed);
         self.gauges
             .waiting
             .store(self.pending.len(), Ordering::Relaxed);

@@ -12,7 +12,8 @@
 //!
 //! [limits]
 //! queue_capacity = 16      # requests waiting for the engine; more → RESOURCE_EXHAUSTED
-//! workers = 1              # requests the engine runs at once
+//! workers = 4              # tasks that run at once, their generations in one batch
+//! kv_cache_mib = 4096      # keys and values the running sequences may hold
 //! prefix_cache_mib = 256   # keys and values kept for prompt prefixes later prompts share
 //! max_message_bytes = 33554432
 //! grace_period_seconds = 30
@@ -79,8 +80,11 @@ pub struct ServerConfig {
 pub struct Limits {
     /// Requests that may wait for the engine; past it, RESOURCE_EXHAUSTED at once.
     pub queue_capacity: usize,
-    /// Requests the engine runs at once.
+    /// Tasks that run at once; their generations share the engine's batch.
     pub workers: usize,
+    /// MiB of keys and values the engine's running sequences may hold; past it, new
+    /// generations wait for room (one alone always runs).
+    pub kv_cache_mib: usize,
     /// MiB of keys and values kept for prompt prefixes (system prompts, instructions) that
     /// later prompts start with; 0 turns prefix reuse off.
     pub prefix_cache_mib: usize,
@@ -97,7 +101,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             queue_capacity: 16,
-            workers: 1,
+            workers: 4,
+            kv_cache_mib: 4096,
             prefix_cache_mib: 256,
             max_message_bytes: 32 * 1024 * 1024,
             grace_period_seconds: 30,
@@ -239,6 +244,9 @@ impl ServerConfig {
         }
         if let Some(v) = var("SOFER_WORKERS") {
             self.limits.workers = parse("SOFER_WORKERS", &v)?;
+        }
+        if let Some(v) = var("SOFER_KV_CACHE_MIB") {
+            self.limits.kv_cache_mib = parse("SOFER_KV_CACHE_MIB", &v)?;
         }
         if let Some(v) = var("SOFER_PREFIX_CACHE_MIB") {
             self.limits.prefix_cache_mib = parse("SOFER_PREFIX_CACHE_MIB", &v)?;

@@ -57,6 +57,7 @@ pub struct Metrics {
     cached_prompt_tokens: Counter,
     prefix_blocks: Gauge,
     prefix_bytes: Gauge,
+    kv_bytes: Gauge,
     seen: Mutex<Seen>,
 }
 
@@ -159,6 +160,12 @@ impl Default for Metrics {
             "bytes of keys and values in the prefix cache",
             prefix_bytes.clone(),
         );
+        let kv_bytes = Gauge::default();
+        registry.register(
+            "engine_kv_cache_bytes",
+            "bytes of keys and values the running sequences hold",
+            kv_bytes.clone(),
+        );
         Self {
             registry,
             requests,
@@ -176,6 +183,7 @@ impl Default for Metrics {
             cached_prompt_tokens,
             prefix_blocks,
             prefix_bytes,
+            kv_bytes,
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -221,6 +229,7 @@ impl Metrics {
             self.running_sequences.set(batch.running as i64);
             self.prefix_blocks.set(batch.prefix_blocks as i64);
             self.prefix_bytes.set(batch.prefix_bytes as i64);
+            self.kv_bytes.set(batch.kv_bytes as i64);
             self.waiting_sequences.set(batch.waiting as i64);
             self.batch_steps
                 .inc_by(batch.steps.saturating_sub(seen.scheduler.steps));

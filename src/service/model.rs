@@ -72,6 +72,8 @@ impl ModelService for Model {
                 cached_prompt_tokens: counters.cached_prompt_tokens,
                 prefix_cache_blocks: batch.prefix_blocks as u32,
                 prefix_cache_bytes: batch.prefix_bytes as u64,
+                kv_cache_bytes: batch.kv_bytes as u64,
+                kv_cache_budget_bytes: batch.kv_budget_bytes as u64,
                 batch_sequences: batch.batched_rows,
             })
         });

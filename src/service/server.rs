@@ -144,6 +144,7 @@ fn load(config: &ServerConfig) -> Result<TaskRuntime, ServeError> {
             tokenizer_json: config.tokenizer.clone(),
             scheduler: SchedulerOptions {
                 prefix_cache_bytes: config.limits.prefix_cache_mib.saturating_mul(1 << 20),
+                kv_cache_bytes: config.limits.kv_cache_mib.saturating_mul(1 << 20),
                 ..SchedulerOptions::default()
             },
             ..Default::default()

@@ -13,6 +13,7 @@ pub mod consensus;
 pub mod context;
 pub mod error;
 pub mod glossary;
+pub mod in_order;
 pub mod label_score;
 pub mod plan;
 pub mod runtime;

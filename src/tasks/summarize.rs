@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 use super::classify::collection;
 use super::context::{Event, Output, Stopwatch, TaskContext, TokenizerCounter, Usage};
 use super::error::{Result, TaskError};
+use super::in_order::InOrder;
 use super::plan::ChunkPlan;
 use super::validate::{self, SamplingRequest, ValidSampling};
-use crate::engine::{EngineError, GenerationParams};
+use crate::engine::{Completion, EngineError, GenerationCall, GenerationParams};
 use crate::prompt::{Language, PromptKind};
 use crate::retrieval::SearchQuery;
 use crate::text::{detect_language, CharOffsets};
@@ -272,9 +273,8 @@ pub fn summarize(
     usage.chunks = plan.chunks.len();
     let offsets = CharOffsets::new(&req.text);
     let single = plan.chunks.len() == 1;
-    let mut chunks = Vec::with_capacity(plan.chunks.len());
-    for (done, c) in plan.chunks.iter().enumerate() {
-        step(output, "map", done, plan.chunks.len())?;
+    let mut calls = Vec::with_capacity(plan.chunks.len());
+    for c in &plan.chunks {
         let document = &req.text[c.range.clone()];
         let prompt = ctx.prompt(
             PromptKind::SummarizeMap,
@@ -282,17 +282,25 @@ pub fn summarize(
             &vars("document", json!(document)),
         )?;
         ctx.check_fits(prompt.len(), max_tokens, "map step")?;
-        let mut out = ctx.generate(&prompt, &params, 1, single, output, &mut usage)?;
-        chunks.push(ChunkSummary {
-            chars: offsets.char_at(c.range.start)..offsets.char_at(c.range.end),
-            tokens: c.tokens,
-            paragraphs: c.paragraphs.clone(),
-            summary: out
-                .pop()
-                .map(|c| c.text.trim().to_string())
-                .unwrap_or_default(),
-        });
+        calls.push(call(prompt, &params));
     }
+    let mut chunks = Vec::with_capacity(plan.chunks.len());
+    let total = plan.chunks.len();
+    ctx.generate_in_order(&calls, single, output, &mut usage, &mut |at, output| {
+        match at {
+            InOrder::Start(done) => step(output, "map", done, total)?,
+            InOrder::Done(i, out) => {
+                let c = &plan.chunks[i];
+                chunks.push(ChunkSummary {
+                    chars: offsets.char_at(c.range.start)..offsets.char_at(c.range.end),
+                    tokens: c.tokens,
+                    paragraphs: c.paragraphs.clone(),
+                    summary: first_text(out),
+                });
+            }
+        }
+        Ok(())
+    })?;
     let mut summaries: Vec<String> = chunks.iter().map(|c| c.summary.clone()).collect();
     let mut reduce_rounds = 0;
     while !single && !summaries.is_empty() {
@@ -301,21 +309,26 @@ pub fn summarize(
             vars("summaries", json!(s))
         })?;
         let last = groups.len() == 1;
+        let calls = groups
+            .iter()
+            .map(|group| {
+                let prompt = ctx.prompt(
+                    PromptKind::SummarizeReduce,
+                    lang,
+                    &vars("summaries", json!(summaries[group.clone()])),
+                )?;
+                Ok(call(prompt, &params))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut next = Vec::with_capacity(groups.len());
-        for (done, group) in groups.iter().enumerate() {
-            step(output, "reduce", done, groups.len())?;
-            let prompt = ctx.prompt(
-                PromptKind::SummarizeReduce,
-                lang,
-                &vars("summaries", json!(summaries[group.clone()])),
-            )?;
-            let mut out = ctx.generate(&prompt, &params, 1, last, output, &mut usage)?;
-            next.push(
-                out.pop()
-                    .map(|c| c.text.trim().to_string())
-                    .unwrap_or_default(),
-            );
-        }
+        let total = groups.len();
+        ctx.generate_in_order(&calls, last, output, &mut usage, &mut |at, output| {
+            match at {
+                InOrder::Start(done) => step(output, "reduce", done, total)?,
+                InOrder::Done(_, out) => next.push(first_text(out)),
+            }
+            Ok(())
+        })?;
         summaries = next;
         if last {
             break;
@@ -335,6 +348,23 @@ pub fn summarize(
         citations,
         usage,
     })
+}
+
+/// One sample of `prompt`.
+fn call(prompt: Vec<u32>, params: &GenerationParams) -> GenerationCall {
+    GenerationCall {
+        prompt,
+        params: params.clone(),
+        n: 1,
+    }
+}
+
+/// The first sample's text, trimmed.
+fn first_text(mut out: Vec<Completion>) -> String {
+    if out.is_empty() {
+        return String::new();
+    }
+    out.swap_remove(0).text.trim().to_string()
 }
 
 /// Reports a step, failing with `Cancelled` when the caller says stop.

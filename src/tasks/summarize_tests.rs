@@ -1,5 +1,5 @@
 use super::*;
-use crate::tasks::testing::{Fixture, Scripted};
+use crate::tasks::testing::{Fixture, Reversed, Scripted};
 
 fn request(text: &str) -> SummarizeRequest {
     SummarizeRequest {
@@ -120,6 +120,26 @@ fn a_long_document_maps_then_reduces_recursively_in_order() {
         .map(|c| format!("פסקה{}", c.paragraphs.start))
         .collect();
     assert_eq!(got.text, firsts.join(" "), "reduce keeps chunk order");
+    // Chunks and reduce groups that finish last first give the same summary.
+    let reversed = Reversed(&generator);
+    let ctx = fx.context(&reversed, 400);
+    let mut steps = Vec::new();
+    let again = summarize(&ctx, &req, &mut |e| {
+        if let Event::Step { name, done, .. } = e {
+            steps.push((name, done));
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(again.text, got.text);
+    assert_eq!(again.chunks, got.chunks);
+    assert_eq!(again.reduce_rounds, got.reduce_rounds);
+    let maps: Vec<usize> = steps
+        .iter()
+        .filter(|(name, _)| *name == "map")
+        .map(|(_, done)| *done)
+        .collect();
+    assert_eq!(maps, (0..got.chunks.len()).collect::<Vec<_>>());
 }
 
 struct OnePassage;

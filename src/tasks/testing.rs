@@ -7,11 +7,13 @@ use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file::Value;
 
-use crate::engine::generate::{Delta, Sink, Step};
+use crate::engine::generate::{CallSink, CallStep, Delta, Sink, Step};
 use crate::engine::gguf::GgufFile;
 use crate::engine::synth::{synthesize, SynthQuant, SynthSpec};
 use crate::engine::tokenizer::Tokenizer;
-use crate::engine::{Completion, EngineError, FinishReason, GenerationParams, Generator};
+use crate::engine::{
+    Completion, EngineError, FinishReason, GenerationCall, GenerationParams, Generator,
+};
 use crate::prompt::{ChatFormat, PromptSet};
 
 use super::context::TaskContext;
@@ -78,6 +80,42 @@ impl<F: Fn(usize, usize, &str) -> String> Generator for Scripted<F> {
             });
         }
         Ok(out)
+    }
+}
+
+/// Runs a task's parallel calls last first, as a batching generator may finish them: every
+/// call but the first streams and ends before the ones ahead of it.
+pub(crate) struct Reversed<'a>(pub(crate) &'a dyn Generator);
+
+impl Generator for Reversed<'_> {
+    fn generate_n(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        n: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<Vec<Completion>, EngineError> {
+        self.0.generate_n(prompt, params, n, sink)
+    }
+
+    fn generate_many(
+        &self,
+        calls: &[GenerationCall],
+        sink: &mut CallSink<'_>,
+    ) -> Result<(), EngineError> {
+        for (call, c) in calls.iter().enumerate().rev() {
+            let mut steps = |step: Step<'_>| sink(CallStep::Step { call, step });
+            let completions = self.0.generate_n(&c.prompt, &c.params, c.n, &mut steps)?;
+            let done = CallStep::Done {
+                call,
+                completions,
+                cached_prompt_tokens: 0,
+            };
+            if !sink(done) {
+                return Err(EngineError::Cancelled);
+            }
+        }
+        Ok(())
     }
 }
 

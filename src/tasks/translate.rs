@@ -12,8 +12,9 @@ use super::consensus::{mbr, Consensus};
 use super::context::{Event, Output, Stopwatch, TaskContext, TokenizerCounter, Usage};
 use super::error::{Result, TaskError};
 use super::glossary::{self, GlossaryEntry, GlossaryViolation};
+use super::in_order::InOrder;
 use super::validate::{self, SamplingRequest, ValidSampling, SAMPLES};
-use crate::engine::{EngineError, GenerationParams};
+use crate::engine::{Completion, EngineError, GenerationCall, GenerationParams};
 use crate::prompt::{Language, PromptKind};
 use crate::retrieval::SearchQuery;
 use crate::text::{chunk, detect_language, letter_counts, paragraphs, ChunkOptions};
@@ -156,7 +157,8 @@ impl Translation {
     }
 }
 
-/// Translates `req.text` paragraph by paragraph; the chosen text streams to `output`.
+/// Translates `req.text` paragraph by paragraph, the paragraphs side by side in the
+/// engine's batch; the chosen text streams to `output` in order.
 pub fn translate(
     ctx: &TaskContext<'_>,
     req: &ValidTranslateRequest,
@@ -164,75 +166,62 @@ pub fn translate(
 ) -> Result<Translation> {
     let clock = Stopwatch::start();
     let mut usage = Usage::default();
-    let k = req.candidates;
     let paras = paragraphs(&req.text);
-    let mut text = String::new();
-    let mut candidates = vec![String::new(); k];
-    let mut segments = Vec::with_capacity(paras.len());
-    let mut violations = Vec::new();
-    let mut at = 0;
+    let mut plans = Vec::with_capacity(paras.len());
+    let mut calls = Vec::new();
+    let mut owners = Vec::new();
     for (i, range) in paras.iter().enumerate() {
-        let separator = &req.text[at..range.start];
-        at = range.end;
-        emit(output, separator)?;
-        text.push_str(separator);
-        candidates.iter_mut().for_each(|c| c.push_str(separator));
         let source = &req.text[range.clone()];
         let letters = letter_counts(source);
         if letters.hebrew + letters.latin == 0 || source.starts_with("```") {
-            emit(output, source)?;
-            let start = text.len();
-            text.push_str(source);
-            candidates.iter_mut().for_each(|c| c.push_str(source));
-            segments.push(Segment {
-                range: range.clone(),
-                output: start..text.len(),
-                translated: false,
-                consensus: None,
-                memory: 0,
-            });
+            plans.push(Plan::Copy);
             continue;
-        }
-        if !output(Event::Step {
-            name: "translate",
-            done: i,
-            total: paras.len(),
-        }) {
-            return Err(EngineError::Cancelled.into());
         }
         let terms = glossary::relevant(&req.glossary, source);
         let examples = memory(ctx, req, source)?;
-        let pieces = translate_paragraph(ctx, req, source, &terms, &examples, output, &mut usage)?;
-        let consensus =
-            (k > 1).then(|| mbr(&pieces.iter().map(|p| p.join(" ")).collect::<Vec<_>>()));
-        let chosen_index = consensus.as_ref().map_or(0, |c| c.chosen);
-        let chosen = pieces
-            .get(chosen_index)
-            .map(|p| p.join(" "))
-            .unwrap_or_default();
-        if k > 1 {
-            emit(output, &chosen)?;
-        }
-        violations.extend(glossary::violations(&terms, &chosen, i));
-        for (c, p) in candidates.iter_mut().zip(&pieces) {
-            c.push_str(&p.join(" "));
-        }
-        let start = text.len();
-        text.push_str(&chosen);
-        usage.chunks += 1;
-        segments.push(Segment {
-            range: range.clone(),
-            output: start..text.len(),
-            translated: true,
-            consensus,
+        let first = calls.len();
+        calls.extend(paragraph_calls(ctx, req, source, &terms, &examples)?);
+        owners.extend((first..calls.len()).map(|c| (i, c - first)));
+        plans.push(Plan::Translate {
+            terms,
             memory: examples.len(),
+            calls: first..calls.len(),
         });
     }
+    let mut doc = Assembly::new(req, &paras, &plans);
+    let stream = req.candidates == 1;
+    ctx.generate_in_order(
+        &calls,
+        stream,
+        output,
+        &mut usage,
+        &mut |at, output| match at {
+            InOrder::Start(call) => match owners[call] {
+                (p, 0) => doc.open(p, output),
+                _ if stream => emit(output, " "),
+                _ => Ok(()),
+            },
+            InOrder::Done(call, completions) => {
+                doc.piece_done(owners[call].0, call, completions, output)
+            }
+        },
+    )?;
+    doc.copy_until(paras.len(), output)?;
+    let Assembly {
+        mut text,
+        mut candidates,
+        segments,
+        violations,
+        at,
+        ..
+    } = doc;
     let tail = &req.text[at..];
     emit(output, tail)?;
     text.push_str(tail);
     candidates.iter_mut().for_each(|c| c.push_str(tail));
+    usage.chunks = segments.iter().filter(|s| s.translated).count();
     usage.ms = clock.ms();
+    let k = req.candidates;
     Ok(Translation {
         text,
         source_language: req.source,
@@ -242,6 +231,154 @@ pub fn translate(
         glossary_violations: violations,
         usage,
     })
+}
+
+/// What becomes of one paragraph.
+enum Plan<'a> {
+    /// Copied through: it has no letters, or it is code.
+    Copy,
+    /// Translated by the calls `calls` (one per piece), with these terms and examples.
+    Translate {
+        terms: Vec<&'a GlossaryEntry>,
+        memory: usize,
+        calls: Range<usize>,
+    },
+}
+
+/// The translated document, built and streamed in paragraph order as the calls end.
+struct Assembly<'r> {
+    req: &'r ValidTranslateRequest,
+    paras: &'r [Range<usize>],
+    plans: &'r [Plan<'r>],
+    text: String,
+    candidates: Vec<String>,
+    segments: Vec<Segment>,
+    violations: Vec<GlossaryViolation>,
+    /// The source up to here is emitted.
+    at: usize,
+    /// The paragraph being translated: each candidate's pieces so far.
+    pieces: Vec<Vec<String>>,
+}
+
+impl<'r> Assembly<'r> {
+    fn new(
+        req: &'r ValidTranslateRequest,
+        paras: &'r [Range<usize>],
+        plans: &'r [Plan<'r>],
+    ) -> Self {
+        Self {
+            req,
+            paras,
+            plans,
+            text: String::new(),
+            candidates: vec![String::new(); req.candidates],
+            segments: Vec::with_capacity(paras.len()),
+            violations: Vec::new(),
+            at: 0,
+            pieces: vec![Vec::new(); req.candidates],
+        }
+    }
+
+    /// Emits the separator before paragraph `p`.
+    fn separator(&mut self, p: usize, output: &mut Output<'_>) -> Result<()> {
+        let range = &self.paras[p];
+        let separator = &self.req.text[self.at..range.start];
+        self.at = range.end;
+        emit(output, separator)?;
+        self.text.push_str(separator);
+        self.candidates
+            .iter_mut()
+            .for_each(|c| c.push_str(separator));
+        Ok(())
+    }
+
+    /// Emits the copied paragraphs before paragraph `p` (every translated one before it
+    /// is done).
+    fn copy_until(&mut self, p: usize, output: &mut Output<'_>) -> Result<()> {
+        for q in self.segments.len()..p {
+            self.separator(q, output)?;
+            let range = self.paras[q].clone();
+            let source = &self.req.text[range.clone()];
+            emit(output, source)?;
+            let start = self.text.len();
+            self.text.push_str(source);
+            self.candidates.iter_mut().for_each(|c| c.push_str(source));
+            self.segments.push(Segment {
+                range,
+                output: start..self.text.len(),
+                translated: false,
+                consensus: None,
+                memory: 0,
+            });
+        }
+        Ok(())
+    }
+
+    /// Paragraph `p` is next to stream.
+    fn open(&mut self, p: usize, output: &mut Output<'_>) -> Result<()> {
+        self.copy_until(p, output)?;
+        self.separator(p, output)?;
+        if output(Event::Step {
+            name: "translate",
+            done: p,
+            total: self.paras.len(),
+        }) {
+            Ok(())
+        } else {
+            Err(EngineError::Cancelled.into())
+        }
+    }
+
+    /// Call `call`, a piece of paragraph `p`, is done; after its last piece the paragraph's
+    /// candidates are reduced to one and it joins the text.
+    fn piece_done(
+        &mut self,
+        p: usize,
+        call: usize,
+        completions: Vec<Completion>,
+        output: &mut Output<'_>,
+    ) -> Result<()> {
+        for (o, c) in self.pieces.iter_mut().zip(completions) {
+            o.push(one_block(&c.text));
+        }
+        let Plan::Translate {
+            terms,
+            memory,
+            calls,
+        } = &self.plans[p]
+        else {
+            return Ok(());
+        };
+        if call + 1 < calls.end {
+            return Ok(());
+        }
+        let pieces = std::mem::replace(&mut self.pieces, vec![Vec::new(); self.req.candidates]);
+        let joined: Vec<String> = pieces.iter().map(|p| p.join(" ")).collect();
+        let k = self.req.candidates;
+        let consensus = (k > 1).then(|| mbr(&joined));
+        let chosen = joined
+            .get(consensus.as_ref().map_or(0, |c| c.chosen))
+            .cloned()
+            .unwrap_or_default();
+        if k > 1 {
+            emit(output, &chosen)?;
+        }
+        self.violations
+            .extend(glossary::violations(terms, &chosen, p));
+        for (c, j) in self.candidates.iter_mut().zip(&joined) {
+            c.push_str(j);
+        }
+        let start = self.text.len();
+        self.text.push_str(&chosen);
+        self.segments.push(Segment {
+            range: self.paras[p].clone(),
+            output: start..self.text.len(),
+            translated: true,
+            consensus,
+            memory: *memory,
+        });
+        Ok(())
+    }
 }
 
 /// Sends streamed text, failing with `Cancelled` when the caller says stop.
@@ -262,17 +399,15 @@ fn output_budget(req: &ValidTranslateRequest, tokens: usize) -> usize {
     req.sampling.max_tokens.unwrap_or(tokens * ratio + 32)
 }
 
-/// The k candidates of one paragraph, each as its pieces (one unless the paragraph had to
-/// be cut to fit the context).
-fn translate_paragraph(
+/// The calls that translate one paragraph: one per piece (one piece unless the paragraph
+/// had to be cut to fit the context), each with the k candidates.
+fn paragraph_calls(
     ctx: &TaskContext<'_>,
     req: &ValidTranslateRequest,
     source: &str,
     terms: &[&GlossaryEntry],
     examples: &[serde_json::Value],
-    output: &mut Output<'_>,
-    usage: &mut Usage,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<GenerationCall>> {
     let vars = |text: &str| {
         json!({
             "text": text,
@@ -311,26 +446,23 @@ fn translate_paragraph(
                 .map(|c| &source[c.range])
                 .collect()
         };
-    let mut out = vec![Vec::with_capacity(pieces.len()); req.candidates];
-    for (n, piece) in pieces.iter().enumerate() {
-        if n > 0 && req.candidates == 1 {
-            emit(output, " ")?;
-        }
-        let prompt = ctx.prompt(PromptKind::Translate, req.target, &vars(piece))?;
-        let max_tokens = output_budget(req, ctx.count(piece));
-        ctx.check_fits(prompt.len(), max_tokens, "translate")?;
-        let params = GenerationParams {
-            sampling: req.sampling.params.clone(),
-            max_tokens,
-            ..Default::default()
-        };
-        let stream = req.candidates == 1;
-        let completions = ctx.generate(&prompt, &params, req.candidates, stream, output, usage)?;
-        for (o, c) in out.iter_mut().zip(completions) {
-            o.push(one_block(&c.text));
-        }
-    }
-    Ok(out)
+    pieces
+        .iter()
+        .map(|piece| {
+            let prompt = ctx.prompt(PromptKind::Translate, req.target, &vars(piece))?;
+            let max_tokens = output_budget(req, ctx.count(piece));
+            ctx.check_fits(prompt.len(), max_tokens, "translate")?;
+            Ok(GenerationCall {
+                prompt,
+                params: GenerationParams {
+                    sampling: req.sampling.params.clone(),
+                    max_tokens,
+                    ..Default::default()
+                },
+                n: req.candidates,
+            })
+        })
+        .collect()
 }
 
 /// A paragraph's translation as one block: trimmed, without blank lines, so the

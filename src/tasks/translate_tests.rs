@@ -1,5 +1,5 @@
 use super::*;
-use crate::tasks::testing::{Fixture, Scripted};
+use crate::tasks::testing::{Fixture, Reversed, Scripted};
 
 fn request(text: &str) -> TranslateRequest {
     TranslateRequest {
@@ -85,6 +85,57 @@ fn paragraphs_translate_in_order_and_structure_survives() {
     assert_eq!(got.usage.prefills, 2);
     assert!(!got.segments[1].translated);
     assert!(got.candidates.is_none());
+}
+
+#[test]
+fn paragraphs_finishing_out_of_order_still_stream_and_assemble_in_order() {
+    let fx = Fixture::load();
+    // Each answer names its paragraph, whatever order the calls run in.
+    let scripted = Scripted::new(|_, sample, prompt: &str| {
+        let n = ["אחת", "שתיים", "שלוש", "ארבע"]
+            .iter()
+            .position(|w| prompt.contains(w))
+            .unwrap_or(9);
+        format!("P{n}s{sample}")
+    });
+    let text =
+        "פסקה אחת.\n\n2024 — 42%\n\nפסקה שתיים.\n\nפסקה שלוש.\n\n```\ncode\n```\n\nפסקה ארבע.";
+    for k in [1, 3] {
+        let req = TranslateRequest {
+            candidates: Some(k),
+            ..request(text)
+        }
+        .validate()
+        .unwrap();
+        let run = |generator: &dyn crate::engine::Generator| {
+            let ctx = fx.context(generator, 4096);
+            let (mut streamed, mut steps) = (String::new(), Vec::new());
+            let got = translate(&ctx, &req, &mut |e| {
+                match e {
+                    Event::Text(t) => streamed.push_str(t),
+                    Event::Step { done, .. } => steps.push(done),
+                    _ => {}
+                }
+                true
+            })
+            .unwrap();
+            (got, streamed, steps)
+        };
+        let (in_order, streamed, steps) = run(&scripted);
+        let (reversed, streamed_reversed, steps_reversed) = run(&Reversed(&scripted));
+        let want = "P0s0\n\n2024 — 42%\n\nP1s0\n\nP2s0\n\n```\ncode\n```\n\nP3s0";
+        if k == 1 {
+            assert_eq!(in_order.text, want);
+        }
+        assert_eq!(reversed.text, in_order.text, "k={k}");
+        assert_eq!(reversed.segments, in_order.segments, "k={k}");
+        assert_eq!(reversed.candidates, in_order.candidates, "k={k}");
+        assert_eq!(streamed, in_order.text, "k={k}");
+        assert_eq!(streamed_reversed, in_order.text, "k={k}");
+        assert_eq!(steps, vec![0, 2, 3, 5]);
+        assert_eq!(steps_reversed, steps);
+        assert_eq!(reversed.usage.prefills, 4);
+    }
 }
 
 #[test]

@@ -212,6 +212,12 @@ impl Model {
         &self.device
     }
 
+    /// Bytes of keys and values one sequence's cache holds per position (f32, every layer).
+    pub fn kv_bytes_per_position(&self) -> usize {
+        let c = &self.config;
+        2 * c.n_layers * c.n_kv_heads * c.head_dim * std::mem::size_of::<f32>()
+    }
+
     /// An empty cache for `batch` sequences of up to `capacity` positions.
     pub fn new_cache(&self, batch: usize, capacity: usize) -> Result<KvCache> {
         let c = &self.config;
