@@ -7,6 +7,9 @@
 //! 4, 30, classify, 64, gRPC; the model is `$SOFER_MODEL`, else the synthesized tiny Mixtral). Clients retry
 //! RESOURCE_EXHAUSTED at once unless `--backoff-ms MS` makes them wait first. With
 //! `SERVE_BENCH_CALLS=FILE`, every call's start, latency and code go to FILE (TSV).
+//! With `--behind FILE`, one StreamSummarize of FILE's text starts first and the clients
+//! start once its first message arrives: their latencies behind a long document (head-of-
+//! line blocking), beside the same run without it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,6 +85,8 @@ struct Args {
     backoff: Duration,
     /// Call the HTTP/JSON routes instead of gRPC.
     http: bool,
+    /// A document summarized (streamed) while the clients run.
+    behind: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -93,6 +98,7 @@ fn parse_args() -> Result<Args, Error> {
         workers: 1,
         backoff: Duration::ZERO,
         http: false,
+        behind: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -105,11 +111,12 @@ fn parse_args() -> Result<Args, Error> {
             "--workers" => args.workers = value()?.parse()?,
             "--backoff-ms" => args.backoff = Duration::from_millis(value()?.parse()?),
             "--http" => args.http = true,
+            "--behind" => args.behind = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!(
                     "serve_bench [--clients N] [--seconds S] \
                      [--rpc classify|summarize|translate|tokenize] [--queue-capacity Q] \
-                     [--workers W] [--backoff-ms MS] [--http]"
+                     [--workers W] [--backoff-ms MS] [--http] [--behind FILE]"
                 );
                 std::process::exit(0);
             }
@@ -349,6 +356,41 @@ async fn client(
     Ok(tally)
 }
 
+/// Starts one StreamSummarize of `text` and returns once its first message arrived; the
+/// task it leaves answers the stream's wall time (from the start) and prompt tokens.
+async fn summarize_behind(
+    url: &str,
+    text: String,
+) -> Result<tokio::task::JoinHandle<Result<(Duration, u64), Error>>, Error> {
+    let started = Instant::now();
+    let channel = Channel::from_shared(url.to_string())?.connect().await?;
+    let mut documents = DocumentServiceClient::new(channel);
+    let mut stream = documents
+        .stream_summarize(pb::SummarizeRequest {
+            text,
+            sampling: Some(pb::SamplingOptions {
+                max_tokens: Some(128),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    stream
+        .message()
+        .await?
+        .ok_or("the long summarize ended at once")?;
+    Ok(tokio::spawn(async move {
+        let mut prompt_tokens = 0;
+        while let Some(message) = stream.message().await? {
+            if let Some(pb::stream_summarize_response::Event::Response(r)) = message.event {
+                prompt_tokens = r.usage.map_or(0, |u| u64::from(u.prompt_tokens));
+            }
+        }
+        Ok((started.elapsed(), prompt_tokens))
+    }))
+}
+
 /// Waits until the whole server ("") reports SERVING.
 async fn wait_serving(url: &str) -> Result<(), Error> {
     let deadline = Instant::now() + READY_TIMEOUT;
@@ -450,6 +492,10 @@ async fn main() -> Result<(), Error> {
     wait_serving(&url).await?;
     let ready_after = started.elapsed();
 
+    let long = match &args.behind {
+        Some(path) => Some(summarize_behind(&url, std::fs::read_to_string(path)?).await?),
+        None => None,
+    };
     let calls_file = std::env::var_os("SERVE_BENCH_CALLS");
     let bench_start = Instant::now();
     let until = bench_start + Duration::from_secs(args.seconds);
@@ -473,6 +519,23 @@ async fn main() -> Result<(), Error> {
         tally.merge(handle.await??);
     }
     let wall = bench_start.elapsed().as_secs_f64();
+    let behind = match long {
+        Some(long) => {
+            let clients_done = bench_start.elapsed();
+            let (took, prompt_tokens) = long.await??;
+            Some(format!(
+                "a StreamSummarize of {prompt_tokens} prompt tokens, {:.1} s in all; \
+                 the clients ran {}",
+                took.as_secs_f64(),
+                if took > clients_done {
+                    "wholly inside it"
+                } else {
+                    "partly after it ended (shorten --seconds)"
+                }
+            ))
+        }
+        None => None,
+    };
 
     let stop_start = Instant::now();
     let _ = stop.send(());
@@ -523,6 +586,9 @@ async fn main() -> Result<(), Error> {
         if args.http { "HTTP/1.1 JSON" } else { "gRPC" }
     );
     println!("clients\t\t{}", args.clients);
+    if let Some(behind) = behind {
+        println!("behind\t\t{behind}");
+    }
     println!("seconds\t\t{} (wall {wall:.2})", args.seconds);
     println!("requests OK\t{ok}");
     println!("throughput\t{:.2} OK/s", ok as f64 / wall);

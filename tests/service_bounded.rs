@@ -101,7 +101,12 @@ async fn a_deadline_or_a_cancel_inside_the_prompt_stops_the_engine_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_stream_reader_is_cancelled_and_does_not_hold_the_engine() {
-    let server = Server::start(None, &[("SOFER_STALL_TIMEOUT_SECONDS", "2")]);
+    // One task at a time, so the classify below gets the engine only once the stalled
+    // stream has let go of it.
+    let server = Server::start(
+        None,
+        &[("SOFER_STALL_TIMEOUT_SECONDS", "2"), ("SOFER_WORKERS", "1")],
+    );
     server.wait_serving().await;
     // A client that stops reading: small HTTP/2 windows, so its buffers fill quickly.
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))

@@ -34,6 +34,8 @@ pub struct SchedulerOptions {
     pub max_sequences: usize,
     /// Prompt tokens per step, over all requests in their prompt.
     pub step_tokens: usize,
+    /// Prompt tokens per step while samples decode (each step is one token of theirs).
+    pub step_tokens_decoding: usize,
     /// Sequences one caller's parallel calls ([`Scheduler::generate_many`]: the chunks of
     /// a summary, the paragraphs of a translation) keep in the batch at once, so a long
     /// document leaves room for other callers.
@@ -51,6 +53,7 @@ impl Default for SchedulerOptions {
         Self {
             max_sequences: 16,
             step_tokens: 256,
+            step_tokens_decoding: 16,
             sequences_per_caller: 8,
             kv_cache_bytes: 4 << 30,
             prefix_cache_bytes: 256 << 20,
@@ -191,6 +194,7 @@ impl Scheduler {
             options: SchedulerOptions {
                 max_sequences: options.max_sequences.max(1),
                 step_tokens: options.step_tokens.max(1),
+                step_tokens_decoding: options.step_tokens_decoding.max(1),
                 ..options
             },
             prefix: PrefixCache::new(options.prefix_cache_bytes),
@@ -598,12 +602,50 @@ impl Loop {
         }
     }
 
+    /// How many prompt tokens of each job this step runs: the shortest prompts first, so a
+    /// short request is not stuck behind a long document's prompt. While samples decode the
+    /// step's prompt tokens are fewer ([`SchedulerOptions::step_tokens_decoding`], or the
+    /// shortest waiting prompt whole), so a long prompt slows each running sample's next
+    /// token by a small chunk.
+    fn prompt_chunks(&self) -> Vec<usize> {
+        let mut remaining: Vec<(usize, usize)> = self
+            .jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(j, job)| {
+                let (_, done) = job.prompt.as_ref()?;
+                Some((job.request.prompt.len() - done, j))
+            })
+            .collect();
+        remaining.sort_unstable();
+        let mut chunks = vec![0; self.jobs.len()];
+        let Some(&(shortest, _)) = remaining.first() else {
+            return chunks;
+        };
+        let decoding = self.jobs.iter().any(|job| !job.samples.is_empty());
+        let mut budget = if decoding {
+            let whole = if shortest <= self.options.step_tokens {
+                shortest
+            } else {
+                0
+            };
+            self.options.step_tokens_decoding.max(whole)
+        } else {
+            self.options.step_tokens
+        };
+        for (left, j) in remaining {
+            chunks[j] = budget.min(left);
+            budget -= chunks[j];
+        }
+        chunks
+    }
+
     /// Builds and runs the step: every running sample's next token, then prompt chunks.
     fn forward(&mut self) -> Result<(Vec<Row>, StepLogits)> {
         let mut rows = Vec::new();
         let mut steps: Vec<SequenceStep<'_>> = Vec::new();
         let mut watchers: Vec<Watcher> = Vec::new();
-        let mut budget = self.options.step_tokens;
+        let chunks = self.prompt_chunks();
         for (j, job) in self.jobs.iter_mut().enumerate() {
             let request = &job.request;
             let mut progress = None;
@@ -619,9 +661,8 @@ impl Loop {
             }
             if let Some((cache, done)) = job.prompt.as_mut() {
                 let total = request.prompt.len();
-                let len = budget.min(total - *done);
+                let len = chunks[j];
                 if len > 0 {
-                    budget -= len;
                     rows.push(Row::Prompt { job: j, len });
                     steps.push(SequenceStep {
                         tokens: &request.prompt[*done..*done + len],
@@ -655,7 +696,20 @@ impl Loop {
             }
             !watchers.iter().all(|w| w.cancelled.load(Ordering::Relaxed))
         };
+        let started = Instant::now();
+        let prompt_tokens: usize = steps
+            .iter()
+            .filter(|s| s.prompt)
+            .map(|s| s.tokens.len())
+            .sum();
+        let sequences = steps.len();
         let logits = self.model.forward_sequences(&mut steps, &mut go_on)?;
+        tracing::debug!(
+            sequences,
+            prompt_tokens,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "step"
+        );
         Ok((rows, logits))
     }
 
