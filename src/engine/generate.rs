@@ -243,20 +243,7 @@ pub trait Generator {
     /// its end go to `sink`, tagged with its index; the ends may come in any order. The
     /// first error, or `sink` returning `false`, stops the calls still running.
     fn generate_many(&self, calls: &[GenerationCall], sink: &mut CallSink<'_>) -> Result<()> {
-        for (call, c) in calls.iter().enumerate() {
-            let mut steps = |step: Step<'_>| sink(CallStep::Step { call, step });
-            let (completions, cached_prompt_tokens) =
-                self.generate_n_reusing(&c.prompt, &c.params, c.n, &mut steps)?;
-            let done = CallStep::Done {
-                call,
-                completions,
-                cached_prompt_tokens,
-            };
-            if !sink(done) {
-                return Err(EngineError::Cancelled);
-            }
-        }
-        Ok(())
+        generate_one_by_one(self, calls, 0..calls.len(), sink)
     }
 
     /// The log-probability of each continuation after `prompt` at `temperature`, from one
@@ -273,6 +260,31 @@ pub trait Generator {
             "this generator cannot score continuations; use the vote method".into(),
         ))
     }
+}
+
+/// Runs `calls` one after another in the order `order` names them, reporting each as
+/// [`Generator::generate_many`] does.
+pub(crate) fn generate_one_by_one<G: Generator + ?Sized>(
+    generator: &G,
+    calls: &[GenerationCall],
+    order: impl Iterator<Item = usize>,
+    sink: &mut CallSink<'_>,
+) -> Result<()> {
+    for call in order {
+        let c = &calls[call];
+        let mut steps = |step: Step<'_>| sink(CallStep::Step { call, step });
+        let (completions, cached_prompt_tokens) =
+            generator.generate_n_reusing(&c.prompt, &c.params, c.n, &mut steps)?;
+        let done = CallStep::Done {
+            call,
+            completions,
+            cached_prompt_tokens,
+        };
+        if !sink(done) {
+            return Err(EngineError::Cancelled);
+        }
+    }
+    Ok(())
 }
 
 /// One sample as it decodes: its tokens, streamed text, random stream and end.

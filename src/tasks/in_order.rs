@@ -17,7 +17,7 @@ pub enum InOrder {
 }
 
 /// The ordered view of calls that finish in any order.
-struct Ordering {
+struct Order {
     /// The first call not yet reported done.
     head: usize,
     /// Finished calls after the head.
@@ -44,7 +44,7 @@ impl TaskContext<'_> {
             return Ok(());
         }
         visit(InOrder::Start(0), output)?;
-        let mut order = Ordering {
+        let mut order = Order {
             head: 0,
             finished: vec![None; calls.len()],
             held: vec![String::new(); calls.len()],
@@ -110,7 +110,7 @@ impl TaskContext<'_> {
     }
 }
 
-impl Ordering {
+impl Order {
     /// Reports the finished calls at the head, and starts the next one with the text it
     /// has streamed so far; `false` when the caller cancelled.
     fn advance(

@@ -360,11 +360,11 @@ fn call(prompt: Vec<u32>, params: &GenerationParams) -> GenerationCall {
 }
 
 /// The first sample's text, trimmed.
-fn first_text(mut out: Vec<Completion>) -> String {
-    if out.is_empty() {
-        return String::new();
-    }
-    out.swap_remove(0).text.trim().to_string()
+fn first_text(out: Vec<Completion>) -> String {
+    out.into_iter()
+        .next()
+        .map(|c| c.text.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Reports a step, failing with `Cancelled` when the caller says stop.

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file::Value;
 
-use crate::engine::generate::{CallSink, CallStep, Delta, Sink, Step};
+use crate::engine::generate::{generate_one_by_one, CallSink, Delta, Sink, Step};
 use crate::engine::gguf::GgufFile;
 use crate::engine::synth::{synthesize, SynthQuant, SynthSpec};
 use crate::engine::tokenizer::Tokenizer;
@@ -103,19 +103,7 @@ impl Generator for Reversed<'_> {
         calls: &[GenerationCall],
         sink: &mut CallSink<'_>,
     ) -> Result<(), EngineError> {
-        for (call, c) in calls.iter().enumerate().rev() {
-            let mut steps = |step: Step<'_>| sink(CallStep::Step { call, step });
-            let completions = self.0.generate_n(&c.prompt, &c.params, c.n, &mut steps)?;
-            let done = CallStep::Done {
-                call,
-                completions,
-                cached_prompt_tokens: 0,
-            };
-            if !sink(done) {
-                return Err(EngineError::Cancelled);
-            }
-        }
-        Ok(())
+        generate_one_by_one(self.0, calls, (0..calls.len()).rev(), sink)
     }
 }
 
