@@ -434,6 +434,63 @@ fn a_shared_prompt_prefix_is_computed_once_with_the_same_results_on_q4_k_m() {
     check_prefix_reuse("q4_k_m");
 }
 
+/// Four calls sharing a 200-token start, submitted together as a translation's paragraphs
+/// are: one computes the start while the others wait a step, then they take its stored
+/// blocks. The text is the text of an engine that reuses nothing.
+#[test]
+fn calls_submitted_together_compute_their_shared_start_once() {
+    let cached = engine_with_prefix_cache("q8_0", 64 << 20);
+    let fresh = engine_with_prefix_cache("q8_0", 0);
+    let shared = long_prompt(200);
+    let calls: Vec<GenerationCall> = ["en", "he", "inst", "en"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| GenerationCall {
+            prompt: [shared.clone(), prompt_ids(name), vec![i as u32 + 7]].concat(),
+            params: sampled(40 + i as u64, 10),
+            n: 1 + i % 2,
+        })
+        .collect();
+    let before = cached.counters();
+    let mut reused = vec![None; calls.len()];
+    let mut got = vec![None; calls.len()];
+    cached
+        .generate_many(&calls, &mut |step| {
+            if let CallStep::Done {
+                call,
+                completions,
+                cached_prompt_tokens,
+            } = step
+            {
+                reused[call] = Some(cached_prompt_tokens);
+                got[call] = Some(completions);
+            }
+            true
+        })
+        .unwrap();
+    let reused: Vec<usize> = reused.into_iter().map(Option::unwrap).collect();
+    let mut sorted = reused.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [0, 192, 192, 192],
+        "blocks reused per call: {reused:?}"
+    );
+    let after = cached.counters();
+    assert_eq!(
+        after.cached_prompt_tokens - before.cached_prompt_tokens,
+        576
+    );
+    for (i, (call, got)) in calls.iter().zip(got).enumerate() {
+        let want = fresh
+            .generate_n(&call.prompt, &call.params, call.n, &mut |_| true)
+            .unwrap();
+        for (g, w) in got.unwrap().iter().zip(&want) {
+            assert_eq!(g.ids, w.ids, "call {i}: the shared start changed its text");
+        }
+    }
+}
+
 fn engine_with(quant: &str, options: SchedulerOptions) -> Engine {
     Engine::load(&EngineOptions {
         model: tiny_gguf(quant),

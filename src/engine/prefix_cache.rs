@@ -23,7 +23,8 @@ use super::model::KvCache;
 /// Prompt positions per block.
 pub const BLOCK_TOKENS: usize = 32;
 
-type BlockKey = u64;
+/// A block's name: a hash of its tokens and of the blocks before it.
+pub type BlockKey = u64;
 
 struct Block {
     parent: Option<BlockKey>,
@@ -70,18 +71,21 @@ impl PrefixCache {
         }
     }
 
-    /// Copies the stored blocks `prompt` starts with into `cache` (empty, one sequence) and
-    /// returns how many positions they fill. The prompt's last token is never covered: its
-    /// logits are what the prompt is run for.
+    /// Copies into `cache` (one sequence holding the first positions of `prompt`, a whole
+    /// number of blocks) the stored blocks that continue it, and returns how many positions
+    /// they add. The prompt's last token is never covered: its logits are what the prompt
+    /// is run for.
     pub fn restore(&mut self, prompt: &[u32], cache: &mut KvCache) -> candle_core::Result<usize> {
-        if self.blocks.is_empty() || !cache.is_empty() || prompt.is_empty() {
+        let have = cache.len();
+        if self.blocks.is_empty() || prompt.is_empty() || have % BLOCK_TOKENS != 0 {
             return Ok(0);
         }
         self.clock += 1;
         let usable = (prompt.len() - 1) / BLOCK_TOKENS;
-        let mut parent = None;
+        let held = have / BLOCK_TOKENS;
+        let mut parent = chain_key(prompt, held);
         let mut found = Vec::new();
-        for tokens in prompt.chunks_exact(BLOCK_TOKENS).take(usable) {
+        for tokens in prompt.chunks_exact(BLOCK_TOKENS).take(usable).skip(held) {
             let key = block_key(parent, tokens);
             match self.blocks.get(&key) {
                 Some(b) if b.parent == parent && b.tokens == tokens => found.push(key),
@@ -95,6 +99,11 @@ impl PrefixCache {
             cache.push_positions(&block.kv)?;
         }
         Ok(found.len() * BLOCK_TOKENS)
+    }
+
+    /// Whether blocks are kept at all (a budget above 0).
+    pub fn is_on(&self) -> bool {
+        self.budget > 0
     }
 
     /// Stores the whole blocks of `prompt` that `cache` (one sequence, the prompt computed)
@@ -159,6 +168,26 @@ impl PrefixCache {
         }
         true
     }
+}
+
+/// The name of the block of `prompt` that starts at position `at`, when one could be
+/// stored and restored there: `at` starts a block, and the block is whole and leaves the
+/// prompt's last token out. Prompts with equal names there share every position before
+/// the block's end.
+pub fn block_at(prompt: &[u32], at: usize) -> Option<BlockKey> {
+    let index = at / BLOCK_TOKENS;
+    if at % BLOCK_TOKENS != 0 || index >= prompt.len().saturating_sub(1) / BLOCK_TOKENS {
+        return None;
+    }
+    chain_key(prompt, index + 1)
+}
+
+/// The name of the first `blocks` blocks of `prompt` (`None` for none).
+fn chain_key(prompt: &[u32], blocks: usize) -> Option<BlockKey> {
+    prompt
+        .chunks_exact(BLOCK_TOKENS)
+        .take(blocks)
+        .fold(None, |parent, tokens| Some(block_key(parent, tokens)))
 }
 
 fn block_key(parent: Option<BlockKey>, tokens: &[u32]) -> BlockKey {
@@ -228,6 +257,44 @@ mod tests {
         let mut cache = filled(0, |_| 0.0);
         assert_eq!(prefix.restore(&shifted, &mut cache).unwrap(), 0);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_prompt_partly_computed_continues_from_the_blocks_another_stored_meanwhile() {
+        let mut prefix = PrefixCache::new(usize::MAX);
+        let prompt: Vec<u32> = (0..100).collect();
+        // Its first block computed by itself, the next two stored by a prompt beside it.
+        let mut cache = filled(32, |p| p as f32);
+        assert_eq!(prefix.restore(&prompt, &mut cache).unwrap(), 0);
+        prefix
+            .store(&prompt[..96], &filled(96, |p| p as f32))
+            .unwrap();
+        assert_eq!(prefix.restore(&prompt, &mut cache).unwrap(), 64);
+        let expected: Vec<f32> = (0..96).map(|p| p as f32).collect();
+        assert_eq!(position_values(&cache), expected);
+        // Mid-block, nothing is restored: blocks start at multiples of BLOCK_TOKENS.
+        let mut cache = filled(40, |p| p as f32);
+        assert_eq!(prefix.restore(&prompt, &mut cache).unwrap(), 0);
+    }
+
+    #[test]
+    fn prompts_sharing_a_prefix_name_its_blocks_alike() {
+        let a: Vec<u32> = (0..100).collect();
+        let mut b: Vec<u32> = (0..70).collect();
+        b.extend(500..540);
+        assert_eq!(block_at(&a, 0), block_at(&b, 0));
+        assert_eq!(block_at(&a, 32), block_at(&b, 32));
+        assert_ne!(block_at(&a, 64), block_at(&b, 64));
+        assert!(block_at(&a, 64).is_some());
+        // Not at a block's start; the block holding the last token; past the end.
+        assert_eq!(block_at(&a, 16), None);
+        assert_eq!(block_at(&a[..96], 64), None);
+        assert_eq!(block_at(&a, 96), None);
+        // The name is the one `store` files the block under.
+        let mut prefix = PrefixCache::new(usize::MAX);
+        prefix.store(&a, &filled(100, |p| p as f32)).unwrap();
+        let key = block_at(&a, 32).unwrap();
+        assert_eq!(prefix.blocks[&key].tokens, a[32..64]);
     }
 
     #[test]
