@@ -27,6 +27,10 @@ pub const TEMPERATURE_MANY: f32 = 0.6;
 const MARGIN: usize = 16;
 /// Translation-memory examples per segment.
 const MEMORY_EXAMPLES: usize = 2;
+/// A glossary of at most this many prompt tokens (and an eighth of the context) is listed
+/// whole in every paragraph's prompt, in the start all paragraphs share, which the engine's
+/// prefix cache computes once. A longer one lists in each paragraph only its own terms.
+const SHARED_GLOSSARY_TOKENS: usize = 512;
 
 /// A translation request as a caller gives it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -170,6 +174,7 @@ pub fn translate(
     let mut plans = Vec::with_capacity(paras.len());
     let mut calls = Vec::new();
     let mut owners = Vec::new();
+    let shared_terms = shared_glossary(ctx, req)?;
     for (i, range) in paras.iter().enumerate() {
         let source = &req.text[range.clone()];
         let letters = letter_counts(source);
@@ -180,7 +185,8 @@ pub fn translate(
         let terms = glossary::relevant(&req.glossary, source);
         let examples = memory(ctx, req, source)?;
         let first = calls.len();
-        calls.extend(paragraph_calls(ctx, req, source, &terms, &examples)?);
+        let listed = shared_terms.as_deref().unwrap_or(&terms);
+        calls.extend(paragraph_calls(ctx, req, source, listed, &examples)?);
         owners.extend((first..calls.len()).map(|c| (i, c - first)));
         plans.push(Plan::Translate {
             terms,
@@ -399,6 +405,39 @@ fn output_budget(req: &ValidTranslateRequest, tokens: usize) -> usize {
     req.sampling.max_tokens.unwrap_or(tokens * ratio + 32)
 }
 
+/// The whole glossary, when it is short enough to list in every paragraph's prompt.
+fn shared_glossary<'r>(
+    ctx: &TaskContext<'_>,
+    req: &'r ValidTranslateRequest,
+) -> Result<Option<Vec<&'r GlossaryEntry>>> {
+    if req.glossary.is_empty() {
+        return Ok(None);
+    }
+    let all: Vec<&GlossaryEntry> = req.glossary.iter().collect();
+    let tokens = |terms: &[&GlossaryEntry]| -> Result<usize> {
+        let vars = prompt_vars(req, "", terms, &[]);
+        Ok(ctx.prompt(PromptKind::Translate, req.target, &vars)?.len())
+    };
+    let listed = tokens(&all)?.saturating_sub(tokens(&[])?);
+    let room = SHARED_GLOSSARY_TOKENS.min(ctx.context_length / 8);
+    Ok((listed <= room).then_some(all))
+}
+
+fn prompt_vars(
+    req: &ValidTranslateRequest,
+    text: &str,
+    terms: &[&GlossaryEntry],
+    examples: &[serde_json::Value],
+) -> serde_json::Value {
+    json!({
+        "text": text,
+        "source_language": req.source.code(),
+        "target_language": req.target.code(),
+        "glossary": terms,
+        "examples": examples,
+    })
+}
+
 /// The calls that translate one paragraph: one per piece (one piece unless the paragraph
 /// had to be cut to fit the context), each with the k candidates.
 fn paragraph_calls(
@@ -408,15 +447,7 @@ fn paragraph_calls(
     terms: &[&GlossaryEntry],
     examples: &[serde_json::Value],
 ) -> Result<Vec<GenerationCall>> {
-    let vars = |text: &str| {
-        json!({
-            "text": text,
-            "source_language": req.source.code(),
-            "target_language": req.target.code(),
-            "glossary": terms,
-            "examples": examples,
-        })
-    };
+    let vars = |text: &str| prompt_vars(req, text, terms, examples);
     let overhead = ctx
         .prompt(PromptKind::Translate, req.target, &vars(""))?
         .len();

@@ -240,3 +240,44 @@ fn translation_memory_comes_from_entries_with_a_translation_in_a_real_index() {
         "an entry without translation is no example"
     );
 }
+
+#[test]
+fn a_short_glossary_is_listed_whole_in_every_paragraph_a_long_one_only_where_its_terms_occur() {
+    let fx = Fixture::load();
+    let generator = Scripted::new(|_, _, _| "the hound and the cat".to_string());
+    let ctx = fx.context(&generator, 8192);
+    let text = "הכלב רץ בפארק.\n\nהחתול ישן בבית.";
+    let short = vec![entry("כלב", "hound"), entry("חתול", "cat")];
+    let req = TranslateRequest {
+        glossary: short,
+        ..request(text)
+    }
+    .validate()
+    .unwrap();
+    let got = translate(&ctx, &req, &mut |_| true).unwrap();
+    let prompts = generator.prompts();
+    assert_eq!(prompts.len(), 2);
+    for prompt in &prompts {
+        assert!(prompt.contains("כלב → hound") && prompt.contains("חתול → cat"));
+    }
+    // Each paragraph is still held only to the terms it has: both are used here.
+    assert!(got.glossary_violations.is_empty());
+
+    let generator = Scripted::new(|_, _, _| "the hound".to_string());
+    let ctx = fx.context(&generator, 8192);
+    let mut long: Vec<GlossaryEntry> = (0..200)
+        .map(|i| entry(&format!("מונח ארוך מספר {i}"), &format!("long term {i}")))
+        .collect();
+    long.push(entry("כלב", "hound"));
+    let req = TranslateRequest {
+        glossary: long,
+        ..request(text)
+    }
+    .validate()
+    .unwrap();
+    translate(&ctx, &req, &mut |_| true).unwrap();
+    let prompts = generator.prompts();
+    assert!(prompts[0].contains("כלב → hound"));
+    assert!(!prompts[0].contains("long term 7"));
+    assert!(!prompts[1].contains("כלב → hound"), "{}", prompts[1]);
+}
