@@ -84,7 +84,7 @@ RESTRICTED_VOLUME_TYPES = {
 # The keys `sofer serve` accepts (src/service/config.rs; it refuses unknown ones).
 TOML_KEYS = {"listen", "metrics_listen", "http_listen", "model", "tokenizer", "index", "index_read_only",
              "prompts", "limits", "auth", "tls"}
-TOML_LIMITS_KEYS = {"queue_capacity", "workers", "kv_cache_mib", "prefix_cache_mib", "max_message_bytes",
+TOML_LIMITS_KEYS = {"queue_capacity", "workers", "max_sequences", "kv_cache_mib", "prefix_cache_mib", "max_message_bytes",
                     "grace_period_seconds", "stall_timeout_seconds"}
 
 

@@ -330,6 +330,56 @@ fn a_long_prompt_joins_without_stopping_a_running_request() {
     });
 }
 
+/// One caller's calls alone in the batch: a long prompt goes on in whole 256-token chunks
+/// while the caller's other call decodes beside it (no other caller waits on those steps).
+#[test]
+fn a_caller_alone_keeps_whole_prompt_chunks_while_its_own_samples_decode() {
+    let engine = engine("q8_0");
+    let calls = vec![
+        GenerationCall {
+            prompt: prompt_ids("en"),
+            params: GenerationParams {
+                ignore_eos: true,
+                ..sampled(3, 40)
+            },
+            n: 1,
+        },
+        GenerationCall {
+            prompt: long_prompt(900),
+            params: sampled(4, 2),
+            n: 1,
+        },
+    ];
+    let mut decoded = 0;
+    let mut chunks_while_decoding = Vec::new();
+    let mut last = 0;
+    engine
+        .generate_many(&calls, &mut |step| {
+            match step {
+                CallStep::Step {
+                    call: 0,
+                    step: Step::Token(_),
+                } => decoded += 1,
+                CallStep::Step {
+                    call: 1,
+                    step: Step::Prompt { done, .. },
+                } if done > last => {
+                    if decoded > 0 {
+                        chunks_while_decoding.push(done - last);
+                    }
+                    last = done;
+                }
+                _ => {}
+            }
+            true
+        })
+        .unwrap();
+    assert!(
+        chunks_while_decoding.contains(&256),
+        "prompt chunks while the caller's other call decoded: {chunks_while_decoding:?}"
+    );
+}
+
 #[test]
 fn cancelling_one_request_leaves_the_others_unchanged() {
     let engine = Arc::new(engine("q8_0"));
@@ -618,7 +668,12 @@ fn a_bad_call_fails_them_all_before_any_runs_and_a_stop_cancels_the_rest() {
     let err = engine.generate_many(&calls, &mut |_| true).unwrap_err();
     assert!(matches!(err, EngineError::ContextOverflow { .. }), "{err}");
     assert_eq!(engine.counters().prefills, before.prefills);
-    let calls = six_calls();
+    // Run to their end (the stop not cancelling them), these calls generate 174 tokens.
+    let mut calls = six_calls();
+    for call in &mut calls {
+        call.params.ignore_eos = true;
+    }
+    let full: usize = calls.iter().map(|c| c.n * c.params.max_tokens).sum();
     let mut done = 0;
     let err = engine
         .generate_many(&calls, &mut |step| {
@@ -634,5 +689,9 @@ fn a_bad_call_fails_them_all_before_any_runs_and_a_stop_cancels_the_rest() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert_eq!(engine.scheduler_stats().running, 0);
-    assert!(engine.counters().prefills - before.prefills < 6);
+    let generated = engine.counters().generated_tokens - before.generated_tokens;
+    assert!(
+        (generated as usize) < full,
+        "{generated} of {full} tokens generated after the stop"
+    );
 }

@@ -110,6 +110,10 @@ pub struct ModelArgs {
     /// task runs side by side); past it, generations wait for room.
     #[arg(long, default_value_t = 4096, env = "SOFER_KV_CACHE_MIB")]
     pub kv_cache_mib: usize,
+    /// Sequences (samples decoding, prompts in progress) the engine runs at once; one
+    /// caller's calls (a document's chunks or paragraphs) take at most three quarters.
+    #[arg(long, default_value_t = 32, env = "SOFER_MAX_SEQUENCES", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_sequences: u16,
 }
 
 impl ModelArgs {
@@ -126,7 +130,9 @@ impl ModelArgs {
             scheduler: sofer::engine::scheduler::SchedulerOptions {
                 prefix_cache_bytes: self.prefix_cache_mib.saturating_mul(1 << 20),
                 kv_cache_bytes: self.kv_cache_mib.saturating_mul(1 << 20),
-                ..Default::default()
+                ..sofer::engine::scheduler::SchedulerOptions::for_sequences(
+                    self.max_sequences.into(),
+                )
             },
         }
     }

@@ -34,8 +34,9 @@ pub struct SchedulerOptions {
     pub max_sequences: usize,
     /// Prompt tokens per step, over all requests in their prompt.
     pub step_tokens: usize,
-    /// Prompt tokens per step while samples decode (each step is one token of theirs).
-    pub step_tokens_decoding: usize,
+    /// Prompt tokens per step while more than one caller is in the batch (each step is one
+    /// token of their samples, or the wait of a request that arrives).
+    pub step_tokens_shared: usize,
     /// Sequences one caller's parallel calls ([`Scheduler::generate_many`]: the chunks of
     /// a summary, the paragraphs of a translation) keep in the batch at once, so a long
     /// document leaves room for other callers.
@@ -51,12 +52,25 @@ pub struct SchedulerOptions {
 impl Default for SchedulerOptions {
     fn default() -> Self {
         Self {
-            max_sequences: 16,
+            max_sequences: 32,
             step_tokens: 256,
-            step_tokens_decoding: 16,
-            sequences_per_caller: 8,
+            step_tokens_shared: 16,
+            sequences_per_caller: 24,
             kv_cache_bytes: 4 << 30,
             prefix_cache_bytes: 256 << 20,
+        }
+    }
+}
+
+impl SchedulerOptions {
+    /// The defaults with `max_sequences` at once, one caller taking up to three quarters of
+    /// them (all of them when there is only one).
+    pub fn for_sequences(max_sequences: usize) -> Self {
+        let max_sequences = max_sequences.max(1);
+        Self {
+            max_sequences,
+            sequences_per_caller: (max_sequences - max_sequences / 4).max(1),
+            ..Self::default()
         }
     }
 }
@@ -146,6 +160,8 @@ struct Request {
     n: usize,
     reply: Reply,
     cancelled: Arc<AtomicBool>,
+    /// Which [`Scheduler::run`] sent it: a caller's requests are one document's calls.
+    caller: u64,
 }
 
 impl Request {
@@ -168,6 +184,7 @@ pub struct Scheduler {
     gauges: Arc<SchedulerGauges>,
     model: Arc<Model>,
     sequences_per_caller: usize,
+    callers: AtomicU64,
 }
 
 /// How often a waiting caller checks that the loop still runs.
@@ -197,6 +214,7 @@ impl Scheduler {
             gauges,
             model,
             sequences_per_caller: options.sequences_per_caller.max(1),
+            callers: AtomicU64::new(0),
         })
     }
 
@@ -261,6 +279,7 @@ impl Scheduler {
         let submit = self.submit.as_ref().ok_or_else(stopped)?;
         let (events, received) = channel();
         let cancelled = Arc::new(AtomicBool::new(false));
+        let caller = self.callers.fetch_add(1, Ordering::Relaxed);
         let cancel = |e: EngineError| {
             cancelled.store(true, Ordering::Relaxed);
             Err(e)
@@ -286,6 +305,7 @@ impl Scheduler {
                             events: events.clone(),
                         },
                         cancelled: cancelled.clone(),
+                        caller,
                     };
                     if submit.send(request).is_err() {
                         return cancel(stopped());

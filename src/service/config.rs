@@ -13,6 +13,7 @@
 //! [limits]
 //! queue_capacity = 16      # requests waiting for the engine; more → RESOURCE_EXHAUSTED
 //! workers = 4              # tasks that run at once, their generations in one batch
+//! max_sequences = 32       # sequences in the engine's batch; one task takes up to 3/4
 //! kv_cache_mib = 4096      # keys and values the running sequences may hold
 //! prefix_cache_mib = 256   # keys and values kept for prompt prefixes later prompts share
 //! max_message_bytes = 33554432
@@ -82,6 +83,9 @@ pub struct Limits {
     pub queue_capacity: usize,
     /// Tasks that run at once; their generations share the engine's batch.
     pub workers: usize,
+    /// Sequences (samples decoding, prompts in progress) in the engine's batch at once;
+    /// one task's calls take at most three quarters of them.
+    pub max_sequences: usize,
     /// MiB of keys and values the engine's running sequences may hold; past it, new
     /// generations wait for room (one alone always runs).
     pub kv_cache_mib: usize,
@@ -102,6 +106,7 @@ impl Default for Limits {
         Self {
             queue_capacity: 16,
             workers: 4,
+            max_sequences: 32,
             kv_cache_mib: 4096,
             prefix_cache_mib: 256,
             max_message_bytes: 32 * 1024 * 1024,
@@ -245,6 +250,9 @@ impl ServerConfig {
         if let Some(v) = var("SOFER_WORKERS") {
             self.limits.workers = parse("SOFER_WORKERS", &v)?;
         }
+        if let Some(v) = var("SOFER_MAX_SEQUENCES") {
+            self.limits.max_sequences = parse("SOFER_MAX_SEQUENCES", &v)?;
+        }
         if let Some(v) = var("SOFER_KV_CACHE_MIB") {
             self.limits.kv_cache_mib = parse("SOFER_KV_CACHE_MIB", &v)?;
         }
@@ -273,6 +281,9 @@ impl ServerConfig {
         };
         if self.limits.workers == 0 {
             return bad("limits.workers", "must be at least 1");
+        }
+        if self.limits.max_sequences == 0 {
+            return bad("limits.max_sequences", "must be at least 1");
         }
         if self.limits.max_message_bytes < 1024 {
             return bad("limits.max_message_bytes", "must be at least 1024");

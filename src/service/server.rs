@@ -145,7 +145,7 @@ fn load(config: &ServerConfig) -> Result<TaskRuntime, ServeError> {
             scheduler: SchedulerOptions {
                 prefix_cache_bytes: config.limits.prefix_cache_mib.saturating_mul(1 << 20),
                 kv_cache_bytes: config.limits.kv_cache_mib.saturating_mul(1 << 20),
-                ..SchedulerOptions::default()
+                ..SchedulerOptions::for_sequences(config.limits.max_sequences)
             },
             ..Default::default()
         },

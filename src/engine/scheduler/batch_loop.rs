@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::super::error::{EngineError, Result};
 use super::super::generate::{Completion, GenerationTimings, LiveCounters, SampleState, Sampled};
@@ -100,7 +100,14 @@ pub(super) struct Loop {
     jobs: Vec<Job>,
     prefix: PrefixCache,
     kv_bytes_per_position: usize,
+    /// Until when the batch counts as shared: a second caller was in it or waiting less
+    /// than [`SHARED_LINGER`] ago.
+    shared_until: Option<Instant>,
 }
+
+/// How long the batch stays shared after a second caller was seen: a short request that
+/// arrives between others must not find a long prompt's whole chunk in its way.
+const SHARED_LINGER: Duration = Duration::from_secs(1);
 
 impl Loop {
     pub(super) fn new(
@@ -118,13 +125,14 @@ impl Loop {
             options: SchedulerOptions {
                 max_sequences: options.max_sequences.max(1),
                 step_tokens: options.step_tokens.max(1),
-                step_tokens_decoding: options.step_tokens_decoding.max(1),
+                step_tokens_shared: options.step_tokens_shared.max(1),
                 ..options
             },
             prefix: PrefixCache::new(options.prefix_cache_bytes),
             gauges,
             pending: VecDeque::new(),
             jobs: Vec::new(),
+            shared_until: None,
         }
     }
 
@@ -139,6 +147,7 @@ impl Loop {
             self.pending.extend(requests.try_iter());
             self.admit();
             self.catch_up();
+            self.note_callers();
             self.leave_cancelled();
             if self.jobs.is_empty() {
                 continue;
@@ -285,11 +294,24 @@ impl Loop {
         }
     }
 
+    /// Marks the batch shared while requests of more than one caller are in it or wait.
+    fn note_callers(&mut self) {
+        let mut callers = (self.jobs.iter().map(|j| &j.request))
+            .chain(&self.pending)
+            .map(|r| r.caller);
+        let Some(first) = callers.next() else { return };
+        if callers.any(|c| c != first) {
+            self.shared_until = Some(Instant::now() + SHARED_LINGER);
+        }
+    }
+
     /// How many prompt tokens of each job this step runs: the shortest prompts first, so a
-    /// short request is not stuck behind a long document's prompt. While samples decode the
-    /// step's prompt tokens are fewer ([`SchedulerOptions::step_tokens_decoding`], or the
-    /// shortest waiting prompt whole), so a long prompt slows each running sample's next
-    /// token by a small chunk.
+    /// short request is not stuck behind a long document's prompt. While the batch is
+    /// shared between callers, a step's prompt tokens are few
+    /// ([`SchedulerOptions::step_tokens_shared`], or the shortest waiting prompt whole),
+    /// so a long prompt delays the others' next tokens, and a request arriving, by a small
+    /// chunk. A caller alone (one document's chunks or paragraphs) gets whole chunks, its
+    /// decode rows riding along with its prompt tokens.
     fn prompt_chunks(&self) -> Vec<usize> {
         let mut remaining: Vec<(usize, usize)> = self
             .jobs
@@ -305,14 +327,14 @@ impl Loop {
         let Some(&(shortest, _)) = remaining.first() else {
             return chunks;
         };
-        let decoding = self.jobs.iter().any(|job| !job.samples.is_empty());
-        let mut budget = if decoding {
+        let shared = self.shared_until.is_some_and(|t| Instant::now() < t);
+        let mut budget = if shared {
             let whole = if shortest <= self.options.step_tokens {
                 shortest
             } else {
                 0
             };
-            self.options.step_tokens_decoding.max(whole)
+            self.options.step_tokens_shared.max(whole)
         } else {
             self.options.step_tokens
         };
