@@ -459,6 +459,11 @@ async fn main() -> Result<(), Error> {
     if !model.is_file() {
         return Err(format!("no model at {}", model.display()).into());
     }
+    let model_name = model
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let index = tempfile::tempdir()?;
     let config = ServerConfig {
         model: Some(model),
@@ -574,8 +579,9 @@ async fn main() -> Result<(), Error> {
         .filter(|&n| n > 0)
         .unwrap_or_else(candle_core::utils::get_num_threads);
     println!(
-        "tiny-q8_0, {} cores available, {engine_threads} engine threads, {workers} engine \
+        "{}, {} cores available, {engine_threads} engine threads, {workers} engine \
          worker(s), queue capacity {}, ready after {:.2} s",
+        model_name,
         std::thread::available_parallelism()?.get(),
         args.queue_capacity,
         ready_after.as_secs_f64()

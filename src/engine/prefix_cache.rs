@@ -77,7 +77,7 @@ impl PrefixCache {
     /// is run for.
     pub fn restore(&mut self, prompt: &[u32], cache: &mut KvCache) -> candle_core::Result<usize> {
         let have = cache.len();
-        if self.blocks.is_empty() || prompt.is_empty() || have % BLOCK_TOKENS != 0 {
+        if self.blocks.is_empty() || prompt.is_empty() || !have.is_multiple_of(BLOCK_TOKENS) {
             return Ok(0);
         }
         self.clock += 1;
@@ -176,7 +176,7 @@ impl PrefixCache {
 /// the block's end.
 pub fn block_at(prompt: &[u32], at: usize) -> Option<BlockKey> {
     let index = at / BLOCK_TOKENS;
-    if at % BLOCK_TOKENS != 0 || index >= prompt.len().saturating_sub(1) / BLOCK_TOKENS {
+    if !at.is_multiple_of(BLOCK_TOKENS) || index >= prompt.len().saturating_sub(1) / BLOCK_TOKENS {
         return None;
     }
     chain_key(prompt, index + 1)

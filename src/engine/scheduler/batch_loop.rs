@@ -305,13 +305,15 @@ impl Loop {
         }
     }
 
-    /// How many prompt tokens of each job this step runs: the shortest prompts first, so a
-    /// short request is not stuck behind a long document's prompt. While the batch is
-    /// shared between callers, a step's prompt tokens are few
-    /// ([`SchedulerOptions::step_tokens_shared`], or the shortest waiting prompt whole),
-    /// so a long prompt delays the others' next tokens, and a request arriving, by a small
-    /// chunk. A caller alone (one document's chunks or paragraphs) gets whole chunks, its
-    /// decode rows riding along with its prompt tokens.
+    /// How many prompt tokens of each job this step runs, the shortest prompts first so a
+    /// short request is not stuck behind a long document's. Alone in the batch, a caller's
+    /// prompts (one document's chunks or paragraphs) share [`SchedulerOptions::step_tokens`]
+    /// per step, its decode rows riding along. While the batch is shared between callers,
+    /// a long prompt gets only [`SchedulerOptions::step_tokens_shared`] per step, so it
+    /// delays the others' next tokens, and a request arriving, by a small chunk; while
+    /// samples decode, the shortest prompt runs whole instead when it fits in `step_tokens`
+    /// (and nothing else: a step stays short for them); while none does, the prompts that
+    /// fit in `step_tokens` together run whole.
     fn prompt_chunks(&self) -> Vec<usize> {
         let mut remaining: Vec<(usize, usize)> = self
             .jobs
@@ -323,21 +325,21 @@ impl Loop {
             })
             .collect();
         remaining.sort_unstable();
-        let mut chunks = vec![0; self.jobs.len()];
-        let Some(&(shortest, _)) = remaining.first() else {
-            return chunks;
-        };
         let shared = self.shared_until.is_some_and(|t| Instant::now() < t);
-        let mut budget = if shared {
-            let whole = if shortest <= self.options.step_tokens {
-                shortest
-            } else {
-                0
-            };
-            self.options.step_tokens_shared.max(whole)
-        } else {
-            self.options.step_tokens
+        let decoding = self.jobs.iter().any(|job| !job.samples.is_empty());
+        let step = self.options.step_tokens;
+        let (mut whole_room, mut budget) = match remaining.first() {
+            _ if !shared => (0, step),
+            // The shortest prompt whole if it fits, else a small chunk of it.
+            Some(&(shortest, _)) if decoding => (
+                0,
+                self.options
+                    .step_tokens_shared
+                    .max(shortest * usize::from(shortest <= step)),
+            ),
+            _ => (step, self.options.step_tokens_shared),
         };
+        let mut chunks = vec![0; self.jobs.len()];
         let mut computing = HashSet::new();
         for (left, j) in remaining {
             if let Some(block) = self.shared_block(j) {
@@ -345,8 +347,13 @@ impl Loop {
                     continue;
                 }
             }
-            chunks[j] = budget.min(left);
-            budget -= chunks[j];
+            if left <= whole_room {
+                chunks[j] = left;
+                whole_room -= left;
+            } else {
+                chunks[j] = budget.min(left);
+                budget -= chunks[j];
+            }
         }
         chunks
     }
