@@ -9,12 +9,12 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::super::error::{EngineError, Result};
-use super::super::generate::{Completion, GenerationTimings, LiveCounters, SampleState, Sampled};
-use super::super::model::{KvCache, Model, SequenceStep};
-use super::super::prefix_cache::{block_at, BlockKey, PrefixCache};
-use super::super::tokenizer::Tokenizer;
 use super::{Event, Reply, Request, SchedulerGauges, SchedulerOptions};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::generate::{Completion, GenerationTimings, LiveCounters, SampleState, Sampled};
+use crate::engine::model::{KvCache, Model, SequenceStep};
+use crate::engine::prefix_cache::{block_at, BlockKey, PrefixCache};
+use crate::engine::tokenizer::Tokenizer;
 
 /// A request in the batch: its prompt in progress, then its samples.
 struct Job {
@@ -328,16 +328,15 @@ impl Loop {
         let shared = self.shared_until.is_some_and(|t| Instant::now() < t);
         let decoding = self.jobs.iter().any(|job| !job.samples.is_empty());
         let step = self.options.step_tokens;
-        let (mut whole_room, mut budget) = match remaining.first() {
-            _ if !shared => (0, step),
+        let (mut whole_room, mut budget) = if !shared {
+            (0, step)
+        } else if decoding {
             // The shortest prompt whole if it fits, else a small chunk of it.
-            Some(&(shortest, _)) if decoding => (
-                0,
-                self.options
-                    .step_tokens_shared
-                    .max(shortest * usize::from(shortest <= step)),
-            ),
-            _ => (step, self.options.step_tokens_shared),
+            let shortest = remaining.first().map_or(0, |&(left, _)| left);
+            let whole = if shortest <= step { shortest } else { 0 };
+            (0, self.options.step_tokens_shared.max(whole))
+        } else {
+            (step, self.options.step_tokens_shared)
         };
         let mut chunks = vec![0; self.jobs.len()];
         let mut computing = HashSet::new();
