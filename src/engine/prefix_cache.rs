@@ -3,8 +3,9 @@
 //!
 //! A block is [`BLOCK_TOKENS`] prompt positions of every layer's keys and values, named by a
 //! hash of its tokens and of the block before it, so a block stands for its whole prefix.
-//! A new prompt walks its blocks from the start and copies every stored one into its cache;
-//! a finished prompt stores the blocks it computed. Blocks are evicted least recently used
+//! A prompt walks its blocks from the start and copies every stored one into its cache
+//! (when it joins, and again before each step, for blocks a prompt beside it computed
+//! meanwhile); a prompt stores the blocks it computes as its prefill passes them. Blocks are evicted least recently used
 //! (the deepest first among equals, so a block never outlives the prefix it extends) to keep
 //! their bytes within the budget.
 //!

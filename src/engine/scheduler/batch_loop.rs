@@ -198,7 +198,8 @@ impl Loop {
             }
             used += request.n;
             bytes = bytes.saturating_add(needs);
-            let (cache, cached) = match self.prompt_cache(&request) {
+            // Empty: `catch_up` fills it with the stored blocks its prompt starts with.
+            let cache = match self.model.new_cache(1, request.capacity()) {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = request.reply.send(Event::Done(Err(e)));
@@ -214,31 +215,14 @@ impl Loop {
                 completions: vec![None; request.n],
                 request,
                 eos,
-                prompt: Some((cache, cached)),
+                prompt: Some((cache, 0)),
                 samples: Vec::new(),
-                timings: GenerationTimings {
-                    cached_prompt_tokens: cached,
-                    ..GenerationTimings::default()
-                },
+                timings: GenerationTimings::default(),
                 started: Instant::now(),
                 decode_started: None,
             });
         }
         self.publish();
-    }
-
-    /// A request's cache, holding the stored prefix blocks its prompt starts with, and how
-    /// many positions those fill.
-    fn prompt_cache(&mut self, request: &Request) -> Result<(KvCache, usize)> {
-        let capacity = request.capacity();
-        let mut cache = self.model.new_cache(1, capacity)?;
-        match self.prefix.restore(&request.prompt, &mut cache) {
-            Ok(cached) => Ok((cache, cached)),
-            Err(e) => {
-                tracing::warn!(error = %e, "stored prefix not restored; computing the prompt");
-                Ok((self.model.new_cache(1, capacity)?, 0))
-            }
-        }
     }
 
     fn leave_cancelled(&mut self) {
@@ -368,22 +352,25 @@ impl Loop {
         block_at(&self.jobs[j].request.prompt, *done)
     }
 
-    /// Prompts in progress take the stored blocks that continue them: blocks another
-    /// prompt sharing their start computed since they joined.
+    /// Prompts in progress take the stored blocks that continue them: the blocks their
+    /// prompt starts with when they join, and those another prompt sharing their start
+    /// computed since.
     fn catch_up(&mut self) {
         for job in &mut self.jobs {
             let Some((cache, done)) = job.prompt.as_mut() else {
                 continue;
             };
-            match self.prefix.restore(&job.request.prompt, cache) {
-                Ok(0) => {}
-                Ok(added) => {
-                    *done += added;
-                    job.timings.cached_prompt_tokens += added;
-                    let (done, total) = (*done, job.request.prompt.len());
-                    job.send(Event::Prompt { done, total });
-                }
-                Err(e) => tracing::warn!(error = %e, "stored prefix not restored; computing it"),
+            let before = cache.len();
+            if let Err(e) = self.prefix.restore(&job.request.prompt, cache) {
+                tracing::warn!(error = %e, "stored prefix not restored; computing it");
+            }
+            // The blocks copied before an error are whole and stay.
+            let added = cache.len() - before;
+            if added > 0 {
+                *done += added;
+                job.timings.cached_prompt_tokens += added;
+                let (done, total) = (*done, job.request.prompt.len());
+                job.send(Event::Prompt { done, total });
             }
         }
     }
