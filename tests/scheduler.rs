@@ -380,6 +380,45 @@ fn a_caller_alone_keeps_whole_prompt_chunks_while_its_own_samples_decode() {
     );
 }
 
+/// k samples of a 200-token prompt: the first goes on in the prompt's cache, the others
+/// share its first 192 positions and copy the 8 after them. Greedy, every sample gets the
+/// first's ids and the same log-probabilities bit for bit, and the batch holds the prompt's
+/// cache once, not five times.
+#[test]
+fn k_samples_share_their_prompts_cache_and_decode_as_its_owner_does() {
+    let engine = engine("q8_0");
+    let prompt = long_prompt(200);
+    let params = GenerationParams {
+        max_tokens: 12,
+        ignore_eos: true,
+        logprobs: Some(3),
+        ..Default::default()
+    };
+    let mut kv_bytes = 0;
+    let samples = engine
+        .generate_n(&prompt, &params, 5, &mut |step| {
+            if let Step::Token(_) = step {
+                kv_bytes = kv_bytes.max(engine.scheduler_stats().kv_bytes);
+            }
+            true
+        })
+        .unwrap();
+    let alone = engine.generate(&prompt, &params, &mut |_| true).unwrap();
+    for (i, s) in samples.iter().enumerate() {
+        assert_eq!(s.ids, alone.ids, "sample {i}'s ids");
+        assert_eq!(s.logprobs, alone.logprobs, "sample {i}'s log-probabilities");
+    }
+    let capacity = prompt.len() + params.max_tokens;
+    let positions = capacity + 4 * (capacity - 192);
+    let per_position = engine.model().kv_bytes_per_position();
+    assert_eq!(
+        kv_bytes,
+        positions * per_position,
+        "KV bytes while decoding"
+    );
+    assert_eq!(engine.scheduler_stats().kv_bytes, 0);
+}
+
 #[test]
 fn cancelling_one_request_leaves_the_others_unchanged() {
     let engine = Arc::new(engine("q8_0"));

@@ -11,14 +11,12 @@ use super::tiling::SyncPtr;
 use candle_core::{bail, Result};
 
 /// Keys per tile.
-pub(super) const KT: usize = 64;
+pub const KT: usize = 64;
 /// Query positions per work item.
 const POSITIONS: usize = 16;
 
-/// Shapes and strides of one call. Queries are `(batch, heads, seq, head_dim)` contiguous;
-/// keys and values `(batch, kv_heads, total, head_dim)` with rows contiguous and the given
-/// strides (elements) between kv heads and between sequences; the output is
-/// `(batch, seq, heads · head_dim)`.
+/// Shapes of one call. Queries are `(batch, heads, seq, head_dim)` contiguous; the output is
+/// `(batch, seq, heads · head_dim)`; keys and values come in [`Segment`]s.
 #[derive(Debug, Clone, Copy)]
 pub struct Dims {
     pub batch: usize,
@@ -27,36 +25,97 @@ pub struct Dims {
     pub head_dim: usize,
     /// Query positions in this call, at `total - seq ..total`.
     pub seq: usize,
-    /// Keys visible to the last query (cached plus new).
+    /// Keys visible to the last query (cached plus new): the segments' lengths together.
     pub total: usize,
-    pub kv_head_stride: usize,
-    pub kv_batch_stride: usize,
     /// Applied to every score (1/√head_dim).
     pub scale: f32,
 }
 
-/// `out = softmax(scale · q kᵀ + causal mask) v` per head. Errors, never panics, on slices
-/// that do not match `dims`.
-pub fn causal_attention(q: &[f32], k: &[f32], v: &[f32], d: Dims, out: &mut [f32]) -> Result<()> {
+/// Consecutive key positions and their values, `(batch, kv_heads, len, head_dim)` with rows
+/// contiguous and the given strides (elements) between kv heads and between sequences. A
+/// cache is one segment, or a prefix it shares with other sequences and then its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub len: usize,
+    pub kv_head_stride: usize,
+    pub kv_batch_stride: usize,
+}
+
+impl<'a> Segment<'a> {
+    /// Values the segment's slices must hold at least.
+    fn needs(&self, d: &Dims) -> usize {
+        match d.batch.checked_sub(1) {
+            None => 0,
+            Some(last) => {
+                last * self.kv_batch_stride
+                    + (d.kv_heads - 1) * self.kv_head_stride
+                    + self.len * d.head_dim
+            }
+        }
+    }
+
+    /// Keys and values `j0..j0 + n` of sequence `b`, kv head `g`.
+    fn tile(
+        &self,
+        (b, g): (usize, usize),
+        j0: usize,
+        n: usize,
+        hd: usize,
+    ) -> (&'a [f32], &'a [f32]) {
+        let at = b * self.kv_batch_stride + g * self.kv_head_stride + j0 * hd;
+        (&self.k[at..at + n * hd], &self.v[at..at + n * hd])
+    }
+}
+
+/// Segments per call: a shared prefix and a sequence's own positions.
+pub const MAX_SEGMENTS: usize = 2;
+
+/// `out = softmax(scale · q kᵀ + causal mask) v` per head, the keys being `segments` one
+/// after another; every segment but the last holds a whole number of tiles ([`KT`]), so the
+/// result is the same bits however a cache is cut. Errors, never panics, on slices that do
+/// not match `dims`.
+pub fn causal_attention(
+    q: &[f32],
+    segments: &[Segment<'_>],
+    d: Dims,
+    out: &mut [f32],
+) -> Result<()> {
     if d.kv_heads == 0 || !d.heads.is_multiple_of(d.kv_heads) || d.seq > d.total || d.head_dim == 0
     {
         bail!("attention: bad shape {d:?}");
     }
-    let kv_len = match d.batch.checked_sub(1) {
-        None => 0,
-        Some(last) => {
-            last * d.kv_batch_stride + (d.kv_heads - 1) * d.kv_head_stride + d.total * d.head_dim
-        }
-    };
-    let q_len = d.batch * d.heads * d.seq * d.head_dim;
-    if q.len() != q_len || out.len() != q_len || k.len() < kv_len || v.len() < kv_len {
+    let keys: usize = segments.iter().map(|s| s.len).sum();
+    let ragged = segments
+        .split_last()
+        .is_some_and(|(_, first)| first.iter().any(|s| !s.len.is_multiple_of(KT)));
+    if segments.is_empty() || segments.len() > MAX_SEGMENTS || keys != d.total || ragged {
         bail!(
-            "attention: q {} / out {} values (want {q_len}), k {} / v {} (need {kv_len})",
-            q.len(),
-            out.len(),
-            k.len(),
-            v.len()
+            "attention: {} key segments of {:?} for {} keys",
+            segments.len(),
+            segments.iter().map(|s| s.len).collect::<Vec<_>>(),
+            d.total
         );
+    }
+    let q_len = d.batch * d.heads * d.seq * d.head_dim;
+    if q.len() != q_len || out.len() != q_len {
+        bail!(
+            "attention: q {} / out {} values, want {q_len}",
+            q.len(),
+            out.len()
+        );
+    }
+    for s in segments {
+        if s.k.len() < s.needs(&d) || s.v.len() < s.needs(&d) {
+            bail!(
+                "attention: k {} / v {} values for a segment of {} keys (need {})",
+                s.k.len(),
+                s.v.len(),
+                s.len,
+                s.needs(&d)
+            );
+        }
     }
     let blocks = d.seq.div_ceil(POSITIONS);
     let n_items = d.batch * d.kv_heads * blocks;
@@ -69,7 +128,7 @@ pub fn causal_attention(q: &[f32], k: &[f32], v: &[f32], d: Dims, out: &mut [f32
             let (g, block) = (rest / blocks, rest % blocks);
             let p0 = block * POSITIONS;
             let p1 = (p0 + POSITIONS).min(d.seq);
-            item_dispatch(q, k, v, d, (b, g, p0, p1), &mut scratch, dst);
+            item_dispatch(q, segments, d, (b, g, p0, p1), &mut scratch, dst);
         }
     };
     if n_items == 1 || d.seq * d.total * d.heads < 1 << 14 {
@@ -107,8 +166,7 @@ impl Scratch {
 
 fn item_dispatch(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    segments: &[Segment<'_>],
     d: Dims,
     at: (usize, usize, usize, usize),
     scratch: &mut Scratch,
@@ -117,32 +175,30 @@ fn item_dispatch(
     #[cfg(target_arch = "x86_64")]
     if super::gemv::available() {
         // SAFETY: the CPU has AVX-512F (checked just above).
-        unsafe { item_avx512(q, k, v, d, at, scratch, dst) };
+        unsafe { item_avx512(q, segments, d, at, scratch, dst) };
         return;
     }
-    item(q, k, v, d, at, scratch, dst)
+    item(q, segments, d, at, scratch, dst)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
 unsafe fn item_avx512(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    segments: &[Segment<'_>],
     d: Dims,
     at: (usize, usize, usize, usize),
     scratch: &mut Scratch,
     dst: &SyncPtr<f32>,
 ) {
-    item(q, k, v, d, at, scratch, dst)
+    item(q, segments, d, at, scratch, dst)
 }
 
 /// One work item: sequence `b`, kv head `g`, query positions `p0..p1`.
 #[inline(always)]
 fn item(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    segments: &[Segment<'_>],
     d: Dims,
     (b, g, p0, p1): (usize, usize, usize, usize),
     sc: &mut Scratch,
@@ -150,8 +206,6 @@ fn item(
 ) {
     let (hd, n_rep) = (d.head_dim, d.heads / d.kv_heads);
     let start = d.total - d.seq;
-    let kv = b * d.kv_batch_stride + g * d.kv_head_stride;
-    let (keys, values) = (&k[kv..kv + d.total * hd], &v[kv..kv + d.total * hd]);
     let positions = p1 - p0;
     let rows = n_rep * positions;
     // Row `r` is head `g·n_rep + r / positions` at query position `p0 + r % positions`.
@@ -169,10 +223,8 @@ fn item(
     let simd = super::gemv::available() && matches!(hd, 16 | 32 | 64 | 96 | 128);
     for j0 in (0..visible).step_by(KT) {
         let n_keys = KT.min(visible - j0);
-        for (j, key) in keys[j0 * hd..(j0 + n_keys) * hd]
-            .chunks_exact(hd)
-            .enumerate()
-        {
+        let (keys, values) = segment_tile(segments, (b, g), j0, n_keys, hd);
+        for (j, key) in keys.chunks_exact(hd).enumerate() {
             for (t, &x) in key.iter().enumerate() {
                 sc.kt[t * KT + j] = x;
             }
@@ -185,7 +237,7 @@ fn item(
         };
         let tile = Tile {
             kt: &sc.kt,
-            values: &values[j0 * hd..(j0 + n_keys) * hd],
+            values,
             scale: d.scale,
         };
         let mut r = 0;
@@ -221,6 +273,25 @@ fn item(
             unsafe { *dst.0.add(at + t) = a * inv };
         }
     }
+}
+
+/// The tile of keys `j0..j0 + n` (within one segment: see [`causal_attention`]).
+#[inline(always)]
+fn segment_tile<'a>(
+    segments: &[Segment<'a>],
+    at: (usize, usize),
+    j0: usize,
+    n: usize,
+    hd: usize,
+) -> (&'a [f32], &'a [f32]) {
+    let mut first = 0;
+    for s in &segments[..segments.len() - 1] {
+        if j0 < first + s.len {
+            return s.tile(at, j0 - first, n, hd);
+        }
+        first += s.len;
+    }
+    segments[segments.len() - 1].tile(at, j0 - first, n, hd)
 }
 
 /// Rows `r..r + n` (n = 1 or 2, each seeing `seen[i]` ≥ 1 keys) through the AVX-512 tile step.
@@ -348,20 +419,64 @@ mod tests {
         super::super::tests::rng(seed)
     }
 
+    /// Keys and values of `batch` sequences, `capacity` positions per kv head.
+    struct Kv {
+        k: Vec<f32>,
+        v: Vec<f32>,
+        head_stride: usize,
+        batch_stride: usize,
+    }
+
+    impl Kv {
+        fn segment(&self, len: usize) -> Segment<'_> {
+            Segment {
+                k: &self.k,
+                v: &self.v,
+                len,
+                kv_head_stride: self.head_stride,
+                kv_batch_stride: self.batch_stride,
+            }
+        }
+
+        /// Positions `from..` copied into storage of their own with `spare` positions past them.
+        fn tail(&self, d: &Dims, from: usize, spare: usize) -> Kv {
+            let (hd, len) = (d.head_dim, d.total - from + spare);
+            let (head_stride, batch_stride) = (len * hd, d.kv_heads * len * hd);
+            let mut k = vec![f32::NAN; d.batch * batch_stride];
+            let mut v = k.clone();
+            for b in 0..d.batch {
+                for g in 0..d.kv_heads {
+                    let src = b * self.batch_stride + g * self.head_stride + from * hd;
+                    let dst = b * batch_stride + g * head_stride;
+                    let n = (d.total - from) * hd;
+                    k[dst..dst + n].copy_from_slice(&self.k[src..src + n]);
+                    v[dst..dst + n].copy_from_slice(&self.v[src..src + n]);
+                }
+            }
+            Kv {
+                k,
+                v,
+                head_stride,
+                batch_stride,
+            }
+        }
+    }
+
     /// Plain f64 attention, row by row.
-    fn reference(q: &[f32], k: &[f32], v: &[f32], d: Dims) -> Vec<f32> {
+    fn reference(q: &[f32], kv: &Kv, d: Dims) -> Vec<f32> {
         let (hd, n_rep) = (d.head_dim, d.heads / d.kv_heads);
+        let (k, v) = (&kv.k, &kv.v);
         let start = d.total - d.seq;
         let mut out = vec![0f32; q.len()];
         for b in 0..d.batch {
             for h in 0..d.heads {
-                let kv = b * d.kv_batch_stride + (h / n_rep) * d.kv_head_stride;
+                let at = b * kv.batch_stride + (h / n_rep) * kv.head_stride;
                 for i in 0..d.seq {
                     let qr = &q[((b * d.heads + h) * d.seq + i) * hd..][..hd];
                     let n = start + i + 1;
                     let s: Vec<f64> = (0..n)
                         .map(|j| {
-                            let kr = &k[kv + j * hd..][..hd];
+                            let kr = &k[at + j * hd..][..hd];
                             qr.iter()
                                 .zip(kr)
                                 .map(|(a, b)| *a as f64 * *b as f64)
@@ -373,7 +488,7 @@ mod tests {
                     let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
                     let z: f64 = e.iter().sum();
                     for t in 0..hd {
-                        let o: f64 = (0..n).map(|j| e[j] * v[kv + j * hd + t] as f64).sum();
+                        let o: f64 = (0..n).map(|j| e[j] * v[at + j * hd + t] as f64).sum();
                         out[((b * d.seq + i) * d.heads + h) * hd + t] = (o / z) as f32;
                     }
                 }
@@ -382,33 +497,59 @@ mod tests {
         out
     }
 
-    fn check(batch: usize, heads: usize, kv_heads: usize, hd: usize, seq: usize, total: usize) {
-        let capacity = total + 3; // rows past `total` hold garbage that must not be read
-        let d = Dims {
+    fn dims(
+        batch: usize,
+        heads: usize,
+        kv_heads: usize,
+        hd: usize,
+        seq: usize,
+        total: usize,
+    ) -> Dims {
+        Dims {
             batch,
             heads,
             kv_heads,
             head_dim: hd,
             seq,
             total,
-            kv_head_stride: capacity * hd,
-            kv_batch_stride: kv_heads * capacity * hd,
             scale: 1.0 / (hd as f32).sqrt(),
-        };
-        let mut r = rng((batch * 31 + heads * 7 + seq * 3 + total) as u64);
-        let q: Vec<f32> = (0..batch * heads * seq * hd).map(|_| r() * 2.0).collect();
-        let kv_len = batch * kv_heads * capacity * hd;
+        }
+    }
+
+    /// Random queries, and keys and values with NaN in the positions past `total` (which must
+    /// never be read).
+    fn inputs(d: &Dims) -> (Vec<f32>, Kv) {
+        let capacity = d.total + 3;
+        let hd = d.head_dim;
+        let (head_stride, batch_stride) = (capacity * hd, d.kv_heads * capacity * hd);
+        let mut r = rng((d.batch * 31 + d.heads * 7 + d.seq * 3 + d.total) as u64);
+        let q: Vec<f32> = (0..d.batch * d.heads * d.seq * hd)
+            .map(|_| r() * 2.0)
+            .collect();
+        let kv_len = d.batch * batch_stride;
         let k: Vec<f32> = (0..kv_len).map(|_| r() * 2.0).collect();
         let mut v: Vec<f32> = (0..kv_len).map(|_| r()).collect();
-        for b in 0..batch {
-            for g in 0..kv_heads {
-                let at = b * d.kv_batch_stride + g * d.kv_head_stride + total * hd;
+        for b in 0..d.batch {
+            for g in 0..d.kv_heads {
+                let at = b * batch_stride + g * head_stride + d.total * hd;
                 v[at..at + 3 * hd].fill(f32::NAN);
             }
         }
+        let kv = Kv {
+            k,
+            v,
+            head_stride,
+            batch_stride,
+        };
+        (q, kv)
+    }
+
+    fn check(batch: usize, heads: usize, kv_heads: usize, hd: usize, seq: usize, total: usize) {
+        let d = dims(batch, heads, kv_heads, hd, seq, total);
+        let (q, kv) = inputs(&d);
         let mut got = vec![f32::NAN; q.len()];
-        causal_attention(&q, &k, &v, d, &mut got).unwrap();
-        let want = reference(&q, &k, &v, d);
+        causal_attention(&q, &[kv.segment(total)], d, &mut got).unwrap();
+        let want = reference(&q, &kv, d);
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert!((g - w).abs() <= 2e-5, "{d:?} at {i}: {g} vs {w}");
         }
@@ -425,6 +566,45 @@ mod tests {
         check(1, 4, 1, 128, 70, 90); // Mixtral's head dim, a ragged last tile
         check(1, 2, 2, 96, 17, 17);
         check(1, 2, 1, 48, 20, 20); // no AVX-512 body for this head dim
+    }
+
+    /// A shared prefix of `shared` keys in one storage and the rest in another give the same
+    /// bits as one storage holding all.
+    fn check_split(d: Dims, shared: usize) {
+        let (q, kv) = inputs(&d);
+        let mut whole = vec![f32::NAN; q.len()];
+        causal_attention(&q, &[kv.segment(d.total)], d, &mut whole).unwrap();
+        let own = kv.tail(&d, shared, 5);
+        let segments = [kv.segment(shared), own.segment(d.total - shared)];
+        let mut split = vec![f32::NAN; q.len()];
+        causal_attention(&q, &segments, d, &mut split).unwrap();
+        let same = whole
+            .iter()
+            .zip(&split)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{d:?} split at {shared}");
+    }
+
+    #[test]
+    fn a_shared_prefix_gives_the_same_bits() {
+        check_split(dims(1, 6, 2, 64, 1, 200), 128); // a sample's decode row
+        check_split(dims(1, 4, 1, 128, 1, 65), 64); // one key of its own
+        check_split(dims(2, 4, 2, 32, 3, 140), 64); // two sequences, a chunk
+        check_split(dims(1, 9, 3, 64, 20, 84), 64); // the chunk's keys within its own part
+        check_split(dims(1, 2, 1, 48, 1, 130), 128); // the baseline body
+    }
+
+    #[test]
+    fn a_ragged_shared_prefix_is_an_error() {
+        let d = dims(1, 2, 1, 16, 1, 100);
+        let (q, kv) = inputs(&d);
+        let own = kv.tail(&d, 50, 0);
+        let mut out = vec![0.0; q.len()];
+        let segments = [kv.segment(50), own.segment(50)];
+        let err = causal_attention(&q, &segments, d, &mut out).unwrap_err();
+        assert!(err.to_string().contains("segments of [50, 50]"), "{err}");
+        let short = [kv.segment(64), own.segment(50)];
+        assert!(causal_attention(&q, &short, d, &mut out).is_err());
     }
 
     #[test]
@@ -444,20 +624,20 @@ mod tests {
 
     #[test]
     fn bad_shapes_are_errors() {
-        let d = Dims {
-            batch: 1,
-            heads: 3,
-            kv_heads: 2,
-            head_dim: 4,
-            seq: 1,
-            total: 1,
+        let seg = |k: &'static [f32], v: &'static [f32]| Segment {
+            k,
+            v,
+            len: 1,
             kv_head_stride: 4,
             kv_batch_stride: 8,
-            scale: 1.0,
         };
-        assert!(causal_attention(&[0.0; 12], &[0.0; 8], &[0.0; 8], d, &mut [0.0; 12]).is_err());
+        let d = dims(1, 3, 2, 4, 1, 1);
+        let ok = seg(&[0.0; 8], &[0.0; 8]);
+        assert!(causal_attention(&[0.0; 12], &[ok], d, &mut [0.0; 12]).is_err());
         let d = Dims { heads: 2, ..d };
-        assert!(causal_attention(&[0.0; 8], &[0.0; 3], &[0.0; 8], d, &mut [0.0; 8]).is_err());
-        causal_attention(&[0.0; 8], &[0.0; 8], &[0.0; 8], d, &mut [0.0; 8]).unwrap();
+        let short = seg(&[0.0; 3], &[0.0; 8]);
+        assert!(causal_attention(&[0.0; 8], &[short], d, &mut [0.0; 8]).is_err());
+        assert!(causal_attention(&[0.0; 8], &[], d, &mut [0.0; 8]).is_err());
+        causal_attention(&[0.0; 8], &[ok], d, &mut [0.0; 8]).unwrap();
     }
 }

@@ -3,8 +3,8 @@
 //! GGUF's permuted q/k rows, hence the interleaved `rope_i`).
 
 use super::linear::Linear;
-use crate::engine::kernels::attention::{causal_attention, Dims};
-use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Module, Result, Shape, Tensor};
+use crate::engine::kernels::attention::{causal_attention, Dims, Segment};
+use candle_core::{bail, CpuStorage, Device, Layout, Module, Result, Storage, Tensor};
 
 use super::kv_cache::KvCache;
 use super::rope::Rope;
@@ -113,20 +113,62 @@ impl Attention {
         cache: &mut KvCache,
     ) -> Result<Tensor> {
         let start = cache.len();
-        let (k_all, v_all) = cache.append(layer, k, v)?; // (b, kvh, total, hd)
+        let segments = cache.append(layer, k, v)?; // each (b, kvh, len, hd)
         if q.device().is_cpu() {
             // Tiled, online softmax: no score matrix or mask is ever materialized.
-            q.apply_op3_no_bwd(
-                &k_all,
-                &v_all,
-                &Tiled {
-                    heads: self.n_heads,
-                    kv_heads: self.n_kv_heads,
-                },
-            )
+            self.tiled(q, &segments)
         } else {
+            let (ks, vs): (Vec<Tensor>, Vec<Tensor>) = segments.into_iter().unzip();
+            let (k_all, v_all) = (Tensor::cat(&ks, 2)?, Tensor::cat(&vs, 2)?);
             self.materialized(q, &k_all, &v_all, start)
         }
+    }
+
+    /// `kernels::attention` over the cache's segments, read in place.
+    fn tiled(&self, q: &Tensor, segments: &[(Tensor, Tensor)]) -> Result<Tensor> {
+        let (b, h, seq, hd) = q.dims4()?;
+        let q = q.contiguous()?;
+        let (qs, ql) = q.storage_and_layout();
+        let guards: Vec<_> = segments
+            .iter()
+            .map(|(k, v)| (k.storage_and_layout(), v.storage_and_layout()))
+            .collect();
+        let mut parts = Vec::with_capacity(guards.len());
+        for ((ks, kl), (vs, vl)) in &guards {
+            let (_, kvh, len, _) = kl.shape().dims4()?;
+            let rows_contiguous = kl.stride()[2..] == [hd, 1];
+            if kvh != self.n_kv_heads || kl.shape() != vl.shape() {
+                bail!(
+                    "attention: q {:?}, k {:?}, v {:?}",
+                    ql.shape(),
+                    kl.shape(),
+                    vl.shape()
+                );
+            }
+            if !rows_contiguous || kl.stride() != vl.stride() {
+                bail!("attention: strides {:?} / {:?}", kl.stride(), vl.stride());
+            }
+            parts.push(Segment {
+                k: f32s(ks, kl)?,
+                v: f32s(vs, vl)?,
+                len,
+                kv_head_stride: kl.stride()[1],
+                kv_batch_stride: kl.stride()[0],
+            });
+        }
+        let dims = Dims {
+            batch: b,
+            heads: h,
+            kv_heads: self.n_kv_heads,
+            head_dim: hd,
+            seq,
+            total: parts.iter().map(|p| p.len).sum(),
+            scale: 1.0 / (hd as f32).sqrt(),
+        };
+        let q = &f32s(&qs, ql)?[..b * h * seq * hd];
+        let mut out = vec![0f32; q.len()];
+        causal_attention(q, &parts, dims, &mut out)?;
+        Tensor::from_vec(out, (b, seq, h * hd), &Device::Cpu)
     }
 
     /// Attention through whole score matrices (devices without the tiled kernel).
@@ -153,68 +195,11 @@ impl Attention {
     }
 }
 
-/// `kernels::attention` as a candle op: queries `(b, h, seq, hd)`, the cache's keys and values
-/// `(b, kvh, total, hd)` → `(b, seq, h · hd)`.
-struct Tiled {
-    heads: usize,
-    kv_heads: usize,
-}
-
-/// The f32 values of `s` from `l`'s offset on.
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+/// The f32 values of a CPU tensor's storage from its layout's offset on.
+fn f32s<'a>(s: &'a Storage, l: &Layout) -> Result<&'a [f32]> {
     match s {
-        CpuStorage::F32(v) => Ok(&v[l.start_offset()..]),
-        _ => bail!("attention: f32 tensors only"),
-    }
-}
-
-impl CustomOp3 for Tiled {
-    fn name(&self) -> &'static str {
-        "tiled-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        qs: &CpuStorage,
-        ql: &Layout,
-        ks: &CpuStorage,
-        kl: &Layout,
-        vs: &CpuStorage,
-        vl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (b, h, seq, hd) = ql.shape().dims4()?;
-        let (_, kvh, total, _) = kl.shape().dims4()?;
-        if h != self.heads || kvh != self.kv_heads || kl.shape() != vl.shape() {
-            bail!(
-                "attention: q {:?}, k {:?}, v {:?}",
-                ql.shape(),
-                kl.shape(),
-                vl.shape()
-            );
-        }
-        let rows_contiguous = |l: &Layout| l.stride()[2..] == [hd, 1];
-        if !ql.is_contiguous() || !rows_contiguous(kl) || kl.stride() != vl.stride() {
-            bail!(
-                "attention: unexpected strides {:?} / {:?}",
-                kl.stride(),
-                vl.stride()
-            );
-        }
-        let dims = Dims {
-            batch: b,
-            heads: h,
-            kv_heads: kvh,
-            head_dim: hd,
-            seq,
-            total,
-            kv_head_stride: kl.stride()[1],
-            kv_batch_stride: kl.stride()[0],
-            scale: 1.0 / (hd as f32).sqrt(),
-        };
-        let q = &f32s(qs, ql)?[..b * h * seq * hd];
-        let mut out = vec![0f32; q.len()];
-        causal_attention(q, f32s(ks, kl)?, f32s(vs, vl)?, dims, &mut out)?;
-        Ok((CpuStorage::F32(out), Shape::from((b, seq, h * hd))))
+        Storage::Cpu(CpuStorage::F32(v)) => Ok(&v[l.start_offset()..]),
+        _ => bail!("attention: f32 tensors on the CPU only"),
     }
 }
 

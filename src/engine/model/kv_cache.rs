@@ -1,8 +1,11 @@
-//! A key/value cache preallocated for the whole request, written in place.
+//! A key/value cache preallocated for the whole request, written in place. The samples of
+//! one prompt share its cache's positions ([`KvCache::share`]) instead of copying them.
 
 use candle_core::{DType, Device, Result, Tensor};
 
-/// Keys and values of one attention layer: `(batch, n_kv_heads, capacity, head_dim)`.
+use crate::engine::kernels::attention::KT;
+
+/// Keys and values of one attention layer: `(batch, n_kv_heads, positions, head_dim)`.
 #[derive(Debug, Clone)]
 struct LayerCache {
     k: Tensor,
@@ -12,10 +15,19 @@ struct LayerCache {
 /// The KV cache of every layer for a batch of sequences that advance in lock-step.
 #[derive(Debug, Clone)]
 pub struct KvCache {
+    /// Positions `shared_len..capacity`, written in place.
     layers: Vec<LayerCache>,
+    /// Positions `0..shared_len`, read-only views of another cache's storage (which never
+    /// writes them again: it only appends past them).
+    shared: Vec<LayerCache>,
+    shared_len: usize,
     capacity: usize,
     len: usize,
 }
+
+/// What [`KvCache::share`] leaves shared is a whole number of these: the attention kernel's
+/// key tiles, so attention over a shared cache gives the bits it gives over a copy.
+pub const SHARE_ALIGN: usize = KT;
 
 impl KvCache {
     /// Allocates room for `capacity` positions of `batch` sequences.
@@ -38,6 +50,8 @@ impl KvCache {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             layers,
+            shared: Vec::new(),
+            shared_len: 0,
             capacity,
             len: 0,
         })
@@ -58,14 +72,26 @@ impl KvCache {
         self.capacity
     }
 
+    /// Positions this cache holds storage for (those it shares are another's).
+    pub fn own_capacity(&self) -> usize {
+        self.capacity - self.shared_len
+    }
+
     /// Sequences in the batch.
     pub fn batch(&self) -> usize {
         self.layers.first().map_or(0, |l| l.k.dims()[0])
     }
 
     /// Writes `k`, `v` (`(batch, n_kv_heads, seq, head_dim)`) of `layer` at the current
-    /// length and returns all cached keys and values up to and including them.
-    pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// length and returns all cached keys and values up to and including them, in order: the
+    /// shared positions when there are any (a whole number of [`SHARE_ALIGN`]), then this
+    /// cache's own.
+    pub fn append(
+        &mut self,
+        layer: usize,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> Result<Vec<(Tensor, Tensor)>> {
         let seq = k.dims()[2];
         let end = self.len + seq;
         if end > self.capacity {
@@ -74,10 +100,17 @@ impl KvCache {
                 self.capacity
             );
         }
-        let cache = &self.layers[layer];
-        cache.k.slice_set(k, 2, self.len)?;
-        cache.v.slice_set(v, 2, self.len)?;
-        Ok((cache.k.narrow(2, 0, end)?, cache.v.narrow(2, 0, end)?))
+        let own = &self.layers[layer];
+        let at = self.len - self.shared_len;
+        own.k.slice_set(k, 2, at)?;
+        own.v.slice_set(v, 2, at)?;
+        let mut segments = Vec::with_capacity(2);
+        if let Some(shared) = self.shared.get(layer) {
+            segments.push((shared.k.clone(), shared.v.clone()));
+        }
+        let own_end = end - self.shared_len;
+        segments.push((own.k.narrow(2, 0, own_end)?, own.v.narrow(2, 0, own_end)?));
+        Ok(segments)
     }
 
     /// Marks `seq` more positions as filled; called once per forward pass after every
@@ -89,12 +122,13 @@ impl KvCache {
     /// Copies positions `start..start + len` of every layer out of this one-sequence cache:
     /// per layer `(k, v)`, each `(1, n_kv_heads, len, head_dim)` in storage of its own.
     pub fn read_positions(&self, start: usize, len: usize) -> Result<Vec<(Tensor, Tensor)>> {
-        if self.batch() != 1 || start + len > self.len {
+        if self.batch() != 1 || start + len > self.len || self.shared_len > 0 {
             candle_core::bail!(
-                "cannot read positions {start}..{} of a {}-row cache holding {}",
+                "cannot read positions {start}..{} of a {}-row cache holding {} ({} shared)",
                 start + len,
                 self.batch(),
-                self.len
+                self.len,
+                self.shared_len
             );
         }
         let own = |t: &Tensor| -> Result<Tensor> {
@@ -131,34 +165,47 @@ impl KvCache {
         Ok(())
     }
 
-    /// A cache for `batch` sequences that all start from this cache's single sequence:
-    /// the shared prompt is computed once and copied into each row.
-    pub fn fork(&self, batch: usize) -> Result<Self> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                let (_, h, cap, d) = l.k.dims4()?;
-                let fork_one = |t: &Tensor| -> Result<Tensor> {
-                    let out = Tensor::zeros((batch, h, cap, d), DType::F32, t.device())?;
-                    if self.len > 0 {
-                        let prefix = t
-                            .narrow(0, 0, 1)?
-                            .narrow(2, 0, self.len)?
-                            .broadcast_as((batch, h, self.len, d))?
-                            .contiguous()?;
-                        out.slice_set(&prefix, 2, 0)?;
-                    }
-                    Ok(out)
-                };
-                Ok(LayerCache {
-                    k: fork_one(&l.k)?,
-                    v: fork_one(&l.v)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+    /// A cache for one more sequence that continues from this one-sequence cache: it shares
+    /// the positions up to the last multiple of [`SHARE_ALIGN`] and copies the few after
+    /// them into storage of its own, room for the rest of the capacity. This cache may go on
+    /// appending: it never writes the positions it shares.
+    pub fn share(&self) -> Result<Self> {
+        if self.batch() != 1 || self.shared_len > 0 {
+            candle_core::bail!(
+                "only a one-row cache of its own can be shared ({} rows, {} shared)",
+                self.batch(),
+                self.shared_len
+            );
+        }
+        let shared_len = self.len / SHARE_ALIGN * SHARE_ALIGN;
+        let copied = self.len - shared_len;
+        let own_capacity = self.capacity - shared_len;
+        let mut shared = Vec::with_capacity(self.layers.len());
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let (_, h, _, d) = l.k.dims4()?;
+            let own_one = |t: &Tensor| -> Result<Tensor> {
+                let out = Tensor::zeros((1, h, own_capacity, d), DType::F32, t.device())?;
+                if copied > 0 {
+                    out.slice_set(&t.narrow(2, shared_len, copied)?.contiguous()?, 2, 0)?;
+                }
+                Ok(out)
+            };
+            layers.push(LayerCache {
+                k: own_one(&l.k)?,
+                v: own_one(&l.v)?,
+            });
+            if shared_len > 0 {
+                shared.push(LayerCache {
+                    k: l.k.narrow(2, 0, shared_len)?,
+                    v: l.v.narrow(2, 0, shared_len)?,
+                });
+            }
+        }
         Ok(Self {
             layers,
+            shared,
+            shared_len,
             capacity: self.capacity,
             len: self.len,
         })
@@ -166,6 +213,9 @@ impl KvCache {
 
     /// Keeps only the batch rows listed in `rows` (finished samples leave the batch).
     pub fn retain_rows(&mut self, rows: &[u32]) -> Result<()> {
+        if self.shared_len > 0 {
+            candle_core::bail!("a cache sharing positions keeps its one row");
+        }
         let device = match self.layers.first() {
             Some(l) => l.k.device().clone(),
             None => return Ok(()),

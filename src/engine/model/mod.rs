@@ -24,7 +24,7 @@ use attention::Attention;
 use embedding::{Embeddings, FileRows};
 use expert_usage::ExpertUsage;
 use feed_forward::{Mlp, SparseMoe};
-pub use kv_cache::KvCache;
+pub use kv_cache::{KvCache, SHARE_ALIGN};
 pub use linear::WeightKernels;
 use linear::{Linear, RowByRow};
 use rope::Rope;

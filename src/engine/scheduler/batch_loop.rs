@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::{Event, Reply, Request, SchedulerGauges, SchedulerOptions};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::generate::{Completion, GenerationTimings, LiveCounters, SampleState, Sampled};
-use crate::engine::model::{KvCache, Model, SequenceStep};
+use crate::engine::model::{KvCache, Model, SequenceStep, SHARE_ALIGN};
 use crate::engine::prefix_cache::{block_at, BlockKey, PrefixCache};
 use crate::engine::tokenizer::Tokenizer;
 
@@ -46,6 +46,24 @@ impl Job {
         }
     }
 
+    /// Cache positions the job holds storage for: what its samples will need while the
+    /// prompt runs, then each running sample's own positions, and the prompt's cache while
+    /// others still read it.
+    fn kv_positions(&self) -> usize {
+        if self.prompt.is_some() {
+            return kv_positions_needed(&self.request);
+        }
+        let owns_all = |s: &Sample| s.cache.own_capacity() == s.cache.capacity();
+        let own: usize = self.samples.iter().map(|s| s.cache.own_capacity()).sum();
+        let sharing = self.samples.iter().any(|s| !owns_all(s));
+        if sharing && !self.samples.iter().any(owns_all) {
+            // The prompt's sample has finished; its storage lives on in the others.
+            own + self.request.capacity()
+        } else {
+            own
+        }
+    }
+
     fn is_cancelled(&self) -> bool {
         self.request.cancelled.load(Ordering::Relaxed)
     }
@@ -71,6 +89,15 @@ impl Job {
         }
         self.samples = running;
     }
+}
+
+/// Cache positions `request` needs: its prompt's cache, which its first sample goes on in,
+/// and for each other sample the positions past the prompt's shared part.
+fn kv_positions_needed(request: &Request) -> usize {
+    let capacity = request.capacity();
+    let shared = request.prompt.len() / SHARE_ALIGN * SHARE_ALIGN;
+    let others = request.n.saturating_sub(1);
+    capacity.saturating_add(others.saturating_mul(capacity - shared.min(capacity)))
 }
 
 /// Per step row, its last token's logits when they were asked for.
@@ -164,17 +191,12 @@ impl Loop {
         }
     }
 
-    /// Bytes of keys and values `n` caches of `capacity` positions hold.
-    fn kv_bytes(&self, n: usize, capacity: usize) -> usize {
-        n.saturating_mul(capacity)
-            .saturating_mul(self.kv_bytes_per_position)
-    }
-
     fn kv_bytes_used(&self) -> usize {
         self.jobs
             .iter()
-            .map(|j| self.kv_bytes(j.sequences(), j.request.capacity()))
-            .sum()
+            .map(Job::kv_positions)
+            .sum::<usize>()
+            .saturating_mul(self.kv_bytes_per_position)
     }
 
     /// Moves waiting requests into the batch while there are sequences and KV memory free
@@ -183,7 +205,7 @@ impl Loop {
         let mut used: usize = self.jobs.iter().map(Job::sequences).sum();
         let mut bytes = self.kv_bytes_used();
         while let Some(request) = self.pending.front() {
-            let needs = self.kv_bytes(request.n, request.capacity());
+            let needs = kv_positions_needed(request).saturating_mul(self.kv_bytes_per_position);
             if used > 0
                 && (used + request.n > self.options.max_sequences
                     || bytes.saturating_add(needs) > self.options.kv_cache_bytes)
@@ -464,7 +486,8 @@ impl Loop {
     }
 
     /// `len` more prompt tokens of job `j` are cached; at the prompt's end its samples start
-    /// from `logits`, each with its own copy of the prompt's cache.
+    /// from `logits`: the first goes on in the prompt's cache, the others share its positions
+    /// ([`KvCache::share`]).
     fn prompt_done(&mut self, j: usize, len: usize, logits: Option<Vec<f32>>) {
         let job = &mut self.jobs[j];
         let Some((_, done)) = job.prompt.as_mut() else {
@@ -494,7 +517,7 @@ impl Loop {
             .fetch_add(job.timings.cached_prompt_tokens as u64, Ordering::Relaxed);
         let n = job.request.n;
         let mut caches = match (1..n)
-            .map(|_| cache.fork(1))
+            .map(|_| cache.share())
             .collect::<candle_core::Result<Vec<_>>>()
         {
             Ok(copies) => copies,
@@ -505,7 +528,7 @@ impl Loop {
                 return;
             }
         };
-        caches.push(cache);
+        caches.insert(0, cache);
         let seed = job.request.params.sampling.seed;
         for (index, cache) in caches.into_iter().enumerate() {
             job.samples.push(Sample {
