@@ -674,6 +674,55 @@ fn one_callers_calls_run_side_by_side_within_its_window_with_their_solo_text() {
     assert_eq!((after.running, after.kv_bytes), (0, 0));
 }
 
+/// With room for one sequence, a caller's calls run one at a time, the one with the most
+/// output tokens first (ties: the longer prompt first, then call order), each with the text
+/// it gets alone.
+#[test]
+fn a_callers_longest_calls_join_the_batch_first() {
+    let engine = engine_with(
+        "q8_0",
+        SchedulerOptions {
+            sequences_per_caller: 1,
+            ..Default::default()
+        },
+    );
+    let call = |prompt: Vec<u32>, max_tokens: usize| GenerationCall {
+        prompt,
+        params: GenerationParams {
+            ignore_eos: true,
+            ..sampled(9, max_tokens)
+        },
+        n: 1,
+    };
+    let calls = vec![
+        call(prompt_ids("en"), 3),
+        call(prompt_ids("he"), 20),
+        call(long_prompt(40), 8),
+        call(long_prompt(90), 8),
+    ];
+    let mut finished = Vec::new();
+    let mut texts = vec![String::new(); calls.len()];
+    engine
+        .generate_many(&calls, &mut |step| {
+            if let CallStep::Done {
+                call, completions, ..
+            } = step
+            {
+                finished.push(call);
+                texts[call] = completions[0].text.clone();
+            }
+            true
+        })
+        .unwrap();
+    assert_eq!(finished, [1, 3, 2, 0], "the order calls finished in");
+    for (i, c) in calls.iter().enumerate() {
+        let alone = engine
+            .generate(&c.prompt, &c.params, &mut |_| true)
+            .unwrap();
+        assert_eq!(texts[i], alone.text, "call {i}");
+    }
+}
+
 #[test]
 fn past_the_kv_budget_requests_wait_and_a_request_alone_still_runs() {
     let engine = engine_with(

@@ -251,7 +251,7 @@ impl Scheduler {
 
     /// Independent calls side by side in the batch, at most
     /// [`SchedulerOptions::sequences_per_caller`] sequences at a time (the next call joins
-    /// as one ends); blocks until all are done. See [`super::Generator::generate_many`].
+    /// as one ends, the calls with the most output tokens first); blocks until all are done. See [`super::Generator::generate_many`].
     pub fn generate_many(&self, calls: &[GenerationCall], sink: &mut CallSink<'_>) -> Result<()> {
         self.run(calls, &mut |call, heard| match heard {
             Heard::Step(step) => sink(CallStep::Step { call, step }),
@@ -284,15 +284,17 @@ impl Scheduler {
             cancelled.store(true, Ordering::Relaxed);
             Err(e)
         };
+        let order = longest_first(calls);
         let (mut next, mut in_flight, mut left) = (0, 0, calls.len());
         loop {
-            while next < calls.len()
-                && (in_flight == 0 || in_flight + calls[next].n <= self.sequences_per_caller)
-            {
-                let call = &calls[next];
-                if let Some(empty) = ready[next].take() {
+            while let Some(&at) = order.get(next) {
+                let call = &calls[at];
+                if in_flight > 0 && in_flight + call.n > self.sequences_per_caller {
+                    break;
+                }
+                if let Some(empty) = ready[at].take() {
                     left -= 1;
-                    if !heard(next, Heard::Done(empty, GenerationTimings::default())) {
+                    if !heard(at, Heard::Done(empty, GenerationTimings::default())) {
                         return cancel(EngineError::Cancelled);
                     }
                 } else {
@@ -301,7 +303,7 @@ impl Scheduler {
                         params: call.params.clone(),
                         n: call.n,
                         reply: Reply {
-                            call: next,
+                            call: at,
                             events: events.clone(),
                         },
                         cancelled: cancelled.clone(),
@@ -352,6 +354,18 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// The order a caller's calls join the batch in: the most output tokens first (then the
+/// longest prompt), so that the call taking the most steps does not start last and finish
+/// alone after the others; stable among equals.
+fn longest_first(calls: &[GenerationCall]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..calls.len()).collect();
+    order.sort_by_key(|&i| {
+        let c = &calls[i];
+        std::cmp::Reverse((c.params.max_tokens, c.prompt.len()))
+    });
+    order
 }
 
 impl Drop for Scheduler {
