@@ -589,6 +589,17 @@ fn engine_with(quant: &str, options: SchedulerOptions) -> Engine {
     .unwrap_or_else(|e| panic!("loading tiny-{quant}: {e}"))
 }
 
+/// Tiny Q8_0 with room for `sequences` of one caller's sequences at a time.
+fn engine_with_window(sequences: usize) -> Engine {
+    engine_with(
+        "q8_0",
+        SchedulerOptions {
+            sequences_per_caller: sequences,
+            ..Default::default()
+        },
+    )
+}
+
 fn six_calls() -> Vec<GenerationCall> {
     let prompts = [
         prompt_ids("en"),
@@ -635,13 +646,7 @@ fn run_many(engine: &Engine, calls: &[GenerationCall]) -> (Vec<Vec<Completion>>,
 
 #[test]
 fn one_callers_calls_run_side_by_side_within_its_window_with_their_solo_text() {
-    let engine = engine_with(
-        "q8_0",
-        SchedulerOptions {
-            sequences_per_caller: 4,
-            ..Default::default()
-        },
-    );
+    let engine = engine_with_window(4);
     let calls = six_calls();
     let solo: Vec<Vec<Completion>> = calls
         .iter()
@@ -679,13 +684,7 @@ fn one_callers_calls_run_side_by_side_within_its_window_with_their_solo_text() {
 /// it gets alone.
 #[test]
 fn a_callers_longest_calls_join_the_batch_first() {
-    let engine = engine_with(
-        "q8_0",
-        SchedulerOptions {
-            sequences_per_caller: 1,
-            ..Default::default()
-        },
-    );
+    let engine = engine_with_window(1);
     let call = |prompt: Vec<u32>, max_tokens: usize| GenerationCall {
         prompt,
         params: GenerationParams {

@@ -520,7 +520,7 @@ impl Loop {
             .map(|_| cache.share())
             .collect::<candle_core::Result<Vec<_>>>()
         {
-            Ok(copies) => copies,
+            Ok(sharing) => sharing,
             Err(e) => {
                 // Answered here; `finish_done` drops it without a second answer.
                 job.send(Event::Done(Err(EngineError::Compute(e))));
