@@ -384,14 +384,13 @@ fn run(format: Format, m: usize, n: usize, w: &[u8], acts: &Acts, dst: &mut [f32
                 let mut r = r0;
                 while r < r1 {
                     let take = ACTS.min(r1 - r);
-                    let res = if take == ACTS {
-                        kernel::<ACTS>(format, w, acts, group, std::array::from_fn(|i| r + i))
-                    } else {
-                        let mut res = [[0f32; ROWS]; ACTS];
-                        for (i, row) in res.iter_mut().take(take).enumerate() {
-                            *row = kernel::<1>(format, w, acts, group, [r + i])[0];
-                        }
-                        res
+                    // The weights are unpacked once for all the rows taken (each row's sums
+                    // run in the same order whatever rows come with it).
+                    let res = match take {
+                        1 => padded(kernel::<1>(format, w, acts, group, [r])),
+                        2 => padded(kernel::<2>(format, w, acts, group, [r, r + 1])),
+                        3 => padded(kernel::<3>(format, w, acts, group, [r, r + 1, r + 2])),
+                        _ => kernel::<ACTS>(format, w, acts, group, std::array::from_fn(|i| r + i)),
                     };
                     for (i, row) in res.iter().take(take).enumerate() {
                         for (j, &v) in row.iter().enumerate() {
@@ -410,6 +409,13 @@ fn run(format: Format, m: usize, n: usize, w: &[u8], acts: &Acts, dst: &mut [f32
     } else {
         candle_core::utils::barrier_pool().execute_chunked(n_items, items);
     }
+}
+
+/// `R` rows of results in the first of [`ACTS`].
+fn padded<const R: usize>(got: [[f32; ROWS]; R]) -> [[f32; ROWS]; ACTS] {
+    let mut res = [[0f32; ROWS]; ACTS];
+    res[..R].copy_from_slice(&got);
+    res
 }
 
 /// `R` activation rows × the [`ROWS`] weight rows of packed group `group`.

@@ -194,8 +194,9 @@ pub(super) unsafe fn tile<F: Fmt, const R: usize>(
         // prefetches never fault.
         unsafe {
             let g = base.add(b * bytes);
-            if R == 1 {
-                // One activation row streams the weights from memory.
+            if R < ACTS {
+                // A few activation rows (decode rows, an expert's share of them) stream the
+                // weights from memory.
                 _mm_prefetch::<_MM_HINT_T0>(g.wrapping_add(PREFETCH).cast());
             }
             let q = F::unpack(g);
