@@ -251,7 +251,8 @@ impl Scheduler {
 
     /// Independent calls side by side in the batch, at most
     /// [`SchedulerOptions::sequences_per_caller`] sequences at a time (the next call joins
-    /// as one ends, the calls with the most output tokens first); blocks until all are done. See [`super::Generator::generate_many`].
+    /// as one ends, the calls with the most output tokens first); blocks until all are done.
+    /// See [`super::Generator::generate_many`].
     pub fn generate_many(&self, calls: &[GenerationCall], sink: &mut CallSink<'_>) -> Result<()> {
         self.run(calls, &mut |call, heard| match heard {
             Heard::Step(step) => sink(CallStep::Step { call, step }),

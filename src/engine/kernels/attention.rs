@@ -70,7 +70,7 @@ impl<'a> Segment<'a> {
 }
 
 /// Segments per call: a shared prefix and a sequence's own positions.
-pub const MAX_SEGMENTS: usize = 2;
+const MAX_SEGMENTS: usize = 2;
 
 /// `out = softmax(scale · q kᵀ + causal mask) v` per head, the keys being `segments` one
 /// after another; every segment but the last holds a whole number of tiles ([`KT`]), so the

@@ -77,6 +77,11 @@ impl KvCache {
         self.capacity - self.shared_len
     }
 
+    /// Whether some positions are another cache's, read in place ([`KvCache::share`]).
+    pub fn is_sharing(&self) -> bool {
+        self.shared_len > 0
+    }
+
     /// Sequences in the batch.
     pub fn batch(&self) -> usize {
         self.layers.first().map_or(0, |l| l.k.dims()[0])

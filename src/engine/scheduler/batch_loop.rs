@@ -53,10 +53,8 @@ impl Job {
         if self.prompt.is_some() {
             return kv_positions_needed(&self.request);
         }
-        let owns_all = |s: &Sample| s.cache.own_capacity() == s.cache.capacity();
         let own: usize = self.samples.iter().map(|s| s.cache.own_capacity()).sum();
-        let sharing = self.samples.iter().any(|s| !owns_all(s));
-        if sharing && !self.samples.iter().any(owns_all) {
+        if !self.samples.is_empty() && self.samples.iter().all(|s| s.cache.is_sharing()) {
             // The prompt's sample has finished; its storage lives on in the others.
             own + self.request.capacity()
         } else {
@@ -516,7 +514,7 @@ impl Loop {
             .cached_prompt_tokens
             .fetch_add(job.timings.cached_prompt_tokens as u64, Ordering::Relaxed);
         let n = job.request.n;
-        let mut caches = match (1..n)
+        let sharing = match (1..n)
             .map(|_| cache.share())
             .collect::<candle_core::Result<Vec<_>>>()
         {
@@ -528,9 +526,8 @@ impl Loop {
                 return;
             }
         };
-        caches.insert(0, cache);
         let seed = job.request.params.sampling.seed;
-        for (index, cache) in caches.into_iter().enumerate() {
+        for (index, cache) in std::iter::once(cache).chain(sharing).enumerate() {
             job.samples.push(Sample {
                 index,
                 state: SampleState::new(&job.request.prompt, seed, index),
